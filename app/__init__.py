@@ -1,0 +1,3 @@
+"""afm — the AI Factory Module lifecycle service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,122 @@
+"""The app factory: every route, plugin and error mapping wired in one readable place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Request, Router
+from litestar.config.compression import CompressionConfig
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from app import __version__
+from app.core.auth.api import AuthController, UserController
+from app.core.auth.domain import Principal
+from app.core.auth.guards import PUBLIC, access_guard, current_principal
+from app.core.config import Settings, load_settings
+from app.core.db import Database, import_all_models
+from app.core.definitions import Lifecycle, load_lifecycle
+from app.core.health import HealthController
+from app.core.ledger.api import AuditController
+from app.core.observability import RequestIdMiddleware, configure_logging
+from app.core.problems import EXCEPTION_HANDLERS
+from app.factory.api import FactoryController, ModuleController, SpecController
+from app.factory.pages import ModulePages
+from app.sites.api import SiteController
+from app.web.pages import SessionPages
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+
+
+class MetricsController(PrometheusController):
+    opt = PUBLIC
+    include_in_schema = False
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> Litestar:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    import_all_models()
+    lifecycle = load_lifecycle()
+    db = database or Database(settings.database_url, pool_size=settings.db_pool_size, echo=settings.db_echo)
+
+    async def _dispose(app: Litestar) -> None:
+        await app.state.db.dispose()
+
+    def _principal(request: Request[Any, Any, Any]) -> Principal:
+        return current_principal(request)
+
+    def _settings() -> Settings:
+        return settings
+
+    def _lifecycle() -> Lifecycle:
+        return lifecycle
+
+    def _db(request: ASGIConnection[Any, Any, Any, Any]) -> Database:
+        return request.app.state.db  # type: ignore[no-any-return]
+
+    prometheus = PrometheusConfig(app_name="afm", prefix="afm", group_path=True, exclude=["/static"])
+
+    return Litestar(
+        route_handlers=[
+            HealthController,
+            MetricsController,
+            AuthController,
+            UserController,
+            ModuleController,
+            SpecController,
+            FactoryController,
+            SiteController,
+            AuditController,
+            SessionPages,
+            ModulePages,
+            create_static_files_router(
+                path="/static", directories=[WEB_DIR / "static"], opt=PUBLIC, include_in_schema=False
+            ),
+        ],
+        dependencies={
+            "db": Provide(_db, sync_to_thread=False),
+            "settings": Provide(_settings, sync_to_thread=False),
+            "lifecycle": Provide(_lifecycle, sync_to_thread=False),
+            "principal": Provide(_principal, sync_to_thread=False),
+        },
+        guards=[access_guard],
+        middleware=[RequestIdMiddleware, prometheus.middleware],
+        plugins=[
+            HTMXPlugin(),
+            ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False)),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        template_config=TemplateConfig(directory=WEB_DIR / "templates", engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(
+            title="afm — AI Factory Module lifecycle service",
+            version=__version__,
+            description="Tracks every AI Factory module from factory build to redeployment.",
+            render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
+            openapi_router=Router("/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http", scheme="bearer", description="POST /api/v1/auth/token"
+                    )
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        request_max_body_size=settings.max_body_bytes,
+        state=State({"db": db, "settings": settings, "lifecycle": lifecycle}),
+        on_shutdown=[_dispose],
+        debug=False,
+    )

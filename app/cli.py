@@ -1,0 +1,237 @@
+"""The `afm` command line. Errors print as one clear line and exit non-zero."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from app.core.config import ConfigError, Settings, load_settings
+from app.core.errors import DomainError
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from exc
+
+
+def _run(fn: Callable[[Any], Awaitable[T]]) -> T:
+    from app.core.db import Database, import_all_models
+
+    settings = _settings()
+    import_all_models()
+
+    async def main() -> T:
+        db = Database(settings.database_url, pool_size=2)
+        try:
+            return await fn(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+
+
+@click.group()
+@click.version_option(package_name="afm")
+def main() -> None:
+    """afm — lifecycle service for containerised AI Factory modules."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (AFM_HOST, default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (AFM_PORT, default 8000).")
+@click.option("--workers", default=None, type=int, help="Worker processes (AFM_WORKERS, default 1).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the API and pages with granian."""
+    import os
+
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    settings = _settings()
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = settings.var_path / "prometheus"
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    from app.core.db import import_all_models
+    from app.core.definitions import load_lifecycle
+
+    import_all_models()
+    load_lifecycle()  # a bad definition stops here, before any worker starts
+    click.echo(f"afm listening on http://{host}:{port}")
+    click.echo(f"  database: {_redact(settings.database_url)}   workers: {workers}")
+    sys.stdout.flush()
+    Granian(
+        "app.asgi:create_app",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=host,
+        port=port,
+        workers=workers,
+        log_access=False,
+    ).serve()
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from app.core import migrate
+
+    settings = _settings()
+    migrate.upgrade(settings.database_url, revision)
+    click.echo(f"database at {revision}: {_redact(settings.database_url)}")
+
+
+@main.group()
+def demo() -> None:
+    """The demo fleet."""
+
+
+@demo.command("load")
+def demo_load() -> None:
+    """Load fixtures/demo (idempotent) and print what was added."""
+    from app import demo as demo_fleet
+
+    fleet = demo_fleet.read_fleet()
+    with click.progressbar(length=len(fleet.modules), label="modules", file=sys.stderr) as bar:
+        last = [0]
+
+        def progress(done: int, total: int) -> None:
+            bar.update(done - last[0])
+            last[0] = done
+
+        report = _run(lambda db: demo_fleet.load(db, fleet, progress))
+    added = ", ".join(f"{k} {v}" for k, v in _items(report) if v)
+    click.echo(f"demo fleet: {'added ' + added if added else 'already loaded, nothing added'}")
+    click.echo("demo logins: admin, floor, planner, engineer, auditor — password: demo")
+
+
+def _items(report: Any) -> list[tuple[str, int]]:
+    return [(name, getattr(report, name)) for name in report.__struct_fields__]
+
+
+@main.group()
+def users() -> None:
+    """Users and API tokens."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option(
+    "--role", "roles", multiple=True, required=True, help="admin, floor, planner, engineer, auditor"
+)
+@click.option("--full-name", default="")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_create(username: str, roles: tuple[str, ...], full_name: str, password_stdin: bool) -> None:
+    """Create a user with one or more roles."""
+    from app.core.auth import service
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {username}: ")
+
+    async def create(db: Any) -> None:
+        async with db.write() as uow:
+            await service.create_user(uow, username, password, list(roles), full_name)
+
+    _run(create)
+    click.echo(f"created user {username} ({', '.join(roles)})")
+
+
+@users.command("token")
+@click.argument("username")
+@click.option("--days", default=None, type=int, help="Lifetime in days (default AFM_API_TOKEN_TTL_DAYS).")
+@click.option("--label", default="cli", show_default=True)
+def users_token(username: str, days: int | None, label: str) -> None:
+    """Print a new API token for USERNAME (shown once; only its hash is stored)."""
+    import datetime as dt
+
+    from app.core.auth import service
+
+    settings = _settings()
+
+    async def issue(db: Any) -> str:
+        async with db.write() as uow:
+            user = await service.get_user(uow, username)
+            token, _ = await service.issue_credential(
+                uow, user, kind="api", ttl=dt.timedelta(days=days or settings.api_token_ttl_days), label=label
+            )
+        return token
+
+    click.echo(_run(issue))
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident ledger."""
+
+
+@audit.command("verify")
+@click.option("--module", "serial", default=None, help="Verify one module's chain only.")
+def audit_verify(serial: str | None) -> None:
+    """Recompute every hash chain; exit 1 naming the first broken event."""
+    from app.core.ledger import service
+
+    async def verify(db: Any) -> Any:
+        async with db.read() as uow:
+            return await service.verify(uow, serial)
+
+    result = _run(verify)
+    if result.ok:
+        click.echo(f"ok: {result.events_checked} events in {result.modules_checked} module chains verify")
+        return
+    broken = result.first_broken
+    click.echo(f"BROKEN: module {broken.module} event seq {broken.seq}: {broken.reason}", err=True)
+    sys.exit(1)
+
+
+@main.group()
+def workflows() -> None:
+    """Definitions in workflows/."""
+
+
+@workflows.command("check")
+def workflows_check() -> None:
+    """Decode and check every definition; exit 1 with file:line: message for each fault."""
+    from app.core.definitions import WORKFLOWS_DIR, DefinitionError, decode_lifecycle
+
+    path = WORKFLOWS_DIR / "module-lifecycle.toml"
+    try:
+        lifecycle = decode_lifecycle(path.read_bytes(), str(path))
+    except DefinitionError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(f"ok: {path.name}: {len(lifecycle.states)} states, {len(lifecycle.transitions)} transitions")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Module pages: the fleet list (filterable, htmx-refreshed) and one module's detail."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Template
+
+from app.core.auth.domain import ALL_ROLES, Principal
+from app.core.auth.guards import page
+from app.core.db import Database
+from app.core.definitions import Lifecycle
+from app.factory import service
+from app.sites import service as sites
+
+PAGE_SIZE = 25
+
+
+class ModulePages(Controller):
+    include_in_schema = False
+
+    @get("/modules", opt=page(*ALL_ROLES))
+    async def modules(
+        self,
+        request: HTMXRequest,
+        db: NamedDependency[Database],
+        lifecycle: NamedDependency[Lifecycle],
+        principal: NamedDependency[Principal],
+        state_filter: Annotated[str, QueryParameter(name="state")] = "",
+        site: FromQuery[str] = "",
+        q: FromQuery[str] = "",
+        page_no: FromQuery[int] = 1,
+    ) -> Template:
+        page_no = max(page_no, 1)
+        state = state_filter if state_filter in lifecycle.state_ids else ""
+        async with db.read() as uow:
+            result = await service.list_modules(
+                uow,
+                lifecycle,
+                state=state or None,
+                site=site or None,
+                q=q.strip() or None,
+                limit=PAGE_SIZE,
+                offset=(page_no - 1) * PAGE_SIZE,
+            )
+            site_list = await sites.list_sites(uow, country=None, security_level=None, limit=500, offset=0)
+        context: dict[str, Any] = {
+            "principal": principal,
+            "result": result,
+            "states": lifecycle.states,
+            "lifecycle": lifecycle,
+            "sites": site_list.items,
+            "filters": {"state": state, "site": site, "q": q},
+            "page_no": page_no,
+            "pages": max(1, -(-result.total // PAGE_SIZE)),
+        }
+        if request.htmx:
+            return Template(template_name="modules/_table.html", context=context)
+        return Template(template_name="modules/list.html", context=context)
+
+    @get("/modules/{serial:str}", opt=page(*ALL_ROLES))
+    async def module_detail(
+        self,
+        serial: FromPath[str],
+        db: NamedDependency[Database],
+        lifecycle: NamedDependency[Lifecycle],
+        principal: NamedDependency[Principal],
+    ) -> Template:
+        async with db.read() as uow:
+            module = await service.get_module(uow, lifecycle, serial)
+            spec = await service.get_spec(uow, module.spec)
+            parts = await service.list_parts(uow, module=serial, kind=None, limit=500, offset=0)
+            events = await service.module_events(uow, serial)
+        counts: dict[str, int] = {}
+        for part in parts.items:
+            counts[part.kind] = counts.get(part.kind, 0) + 1
+        expected = {line.kind: line.quantity for line in spec.bom}
+        return Template(
+            template_name="modules/detail.html",
+            context={
+                "principal": principal,
+                "module": module,
+                "spec": spec,
+                "parts": parts,
+                "counts": counts,
+                "expected": expected,
+                "events": list(reversed(events)),
+                "state": lifecycle.state(module.state),
+                "lifecycle": lifecycle,
+            },
+        )

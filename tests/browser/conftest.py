@@ -1,0 +1,153 @@
+"""Browser tests: a real `afm serve` on a free port with the demo fleet, driven by Debian's chromium.
+
+Run on their own (pytest-playwright's sync fixtures must not share a process with asyncio tests):
+
+    python -m pytest tests/browser -q
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+CHROMIUM = Path("/usr/bin/chromium")
+AFM = Path(sys.executable).parent / "afm"
+DEMO_PASSWORD = "demo"
+STARTUP_TIMEOUT_S = 30.0
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must install Debian chromium ({CHROMIUM} is missing): apt-get install -y chromium")
+    reason = f"Debian chromium not installed ({CHROMIUM} is missing): apt-get install -y chromium"
+    print(reason)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _afm(args: list[str], env: dict[str, str], cwd: Path) -> None:
+    done = subprocess.run(
+        [str(AFM), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"`afm {' '.join(args)}` exited {done.returncode}\n"
+            f"--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
+        )
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def afm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Migrate a fresh SQLite database, load the demo fleet, serve it; yields the base URL."""
+    _require_chromium()
+    if not AFM.exists():
+        pytest.fail(f"the afm command is missing at {AFM}; install the project: pip install -e '.[test]'")
+    var_dir = tmp_path_factory.mktemp("afm-var")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFM_")}  # no stray DB URL or config
+    env.update(
+        AFM_VAR_DIR=str(var_dir),
+        AFM_PORT=str(port),
+        AFM_HOST="127.0.0.1",
+        AFM_LOG_LEVEL="warning",
+        AFM_CONFIG=str(var_dir / "afm.toml"),  # absent on purpose: defaults + environment only
+    )
+    _afm(["db", "upgrade"], env, var_dir)
+    _afm(["demo", "load"], env, var_dir)
+
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = var_dir / "serve.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(AFM), "serve"], env=env, cwd=var_dir, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not _healthy(f"{base_url}/healthz"):
+            if proc.poll() is not None:
+                pytest.fail(f"afm serve exited {proc.returncode} before it was healthy:\n{log_path.read_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"afm serve not healthy after {STARTUP_TIMEOUT_S:.0f} s:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def base_url(afm_server: str) -> str:
+    """Relative `page.goto("/modules")` resolves against the test server."""
+    return afm_server
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    _require_chromium()
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+def login(page: Page, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign in through the login form and wait for the modules list."""
+    page.goto(f"{base_url}/login")
+    page.locator("input[name=username]").fill(username)
+    page.locator("input[name=password]").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base_url}/modules")
+    expect(page.get_by_test_id("who")).to_contain_text(username)
+
+
+def screenshot(page: Page, path: Path) -> Path:
+    """A full-page screenshot; asserts a real image was written, not an empty file."""
+    page.screenshot(path=path, full_page=True)
+    assert path.is_file(), f"no screenshot at {path}"
+    size = path.stat().st_size
+    assert size > 5_000, f"screenshot {path} is only {size} bytes; the page probably did not render"
+    return path

@@ -1,0 +1,157 @@
+"""The server-rendered pages in a real browser: sign-in, the htmx-filtered modules list, a module's
+detail, the phone layout, sign-out and read-only access. Each test leaves a full-page screenshot."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from .conftest import login, screenshot
+
+pytestmark = pytest.mark.browser
+
+# The demo fleet (fixtures/demo/modules.toml): 60 modules, 18 of them in service.
+DEMO_TOTAL = 60
+DEMO_IN_SERVICE = 18
+UNIQUE_FRAGMENT = "24-000107"  # matches only AFM-24-000107
+UNIQUE_SERIAL = "AFM-24-000107"
+
+
+def _login_url(base_url: str) -> re.Pattern[str]:
+    return re.compile(re.escape(f"{base_url}/login") + r"(\?.*)?$")
+
+
+def _login_redirect(base_url: str, target: str) -> re.Pattern[str]:
+    """/login?next=<target>, the target plain or percent-encoded."""
+    encoded = re.escape(target).replace("/", "(?:/|%2F)")
+    return re.compile(re.escape(f"{base_url}/login?next=") + encoded + "$")
+
+
+def test_login_required_and_wrong_password(page: Page, base_url: str, tmp_path: Path) -> None:
+    page.goto(f"{base_url}/modules")
+    expect(page).to_have_url(_login_redirect(base_url, "/modules"))
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    page.locator("input[name=username]").fill("planner")
+    page.locator("input[name=password]").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("alert")).to_have_text("wrong username or password")
+    expect(page).to_have_url(_login_url(base_url))
+    expect(page.locator("input[name=username]")).to_have_value("planner")
+    expect(page.get_by_test_id("who")).to_have_count(0)
+    screenshot(page, tmp_path / "login-error.png")
+
+
+def test_sign_in_lands_on_modules(page: Page, base_url: str, tmp_path: Path) -> None:
+    login(page, base_url, "planner")
+
+    expect(page).to_have_url(f"{base_url}/modules")
+    expect(page.get_by_role("heading", name="Modules", exact=True)).to_be_visible()
+    expect(page.get_by_test_id("module-count")).to_have_text(f"{DEMO_TOTAL} modules")
+    expect(page.get_by_test_id("who")).to_have_text("planner · planner")
+    expect(page.locator("#module-table tbody tr")).to_have_count(25)  # first page
+    screenshot(page, tmp_path / "modules.png")
+
+
+def test_filters_swap_the_table_without_reload(page: Page, base_url: str, tmp_path: Path) -> None:
+    login(page, base_url, "planner")
+    count = page.get_by_test_id("module-count")
+    expect(count).to_have_text(f"{DEMO_TOTAL} modules")
+    page.wait_for_load_state("load")  # htmx (deferred script) is wired up
+    page.evaluate("window.__afmNoReload = true")  # lost if the page were reloaded
+
+    page.get_by_label("State").select_option(label="In service")
+    expect(count).to_have_text(f"{DEMO_IN_SERVICE} modules")
+    expect(page).to_have_url(re.compile(r"[?&]state=in_service(&|$)"))
+    rows = page.locator("#module-table tbody tr")
+    expect(rows).to_have_count(DEMO_IN_SERVICE)
+    expect(rows.locator(".badge").filter(has_not_text="In service")).to_have_count(0)
+    assert page.evaluate("window.__afmNoReload") is True, "the filter reloaded the whole page"
+    screenshot(page, tmp_path / "filter-state.png")
+
+    page.get_by_label("State").select_option(value="")
+    expect(count).to_have_text(f"{DEMO_TOTAL} modules")
+    page.get_by_label("Search serial").press_sequentially(UNIQUE_FRAGMENT, delay=20)
+    expect(count).to_have_text("1 module")
+    expect(rows).to_have_count(1)
+    expect(rows.first.get_by_role("link")).to_have_text(UNIQUE_SERIAL)
+    expect(page).to_have_url(re.compile(rf"[?&]q={UNIQUE_FRAGMENT}(&|$)"))
+    assert page.evaluate("window.__afmNoReload") is True, "the search reloaded the whole page"
+    screenshot(page, tmp_path / "filter-search.png")
+
+
+def test_module_detail(page: Page, base_url: str, tmp_path: Path) -> None:
+    login(page, base_url, "engineer")
+    link = page.locator("#module-table tbody tr a").first
+    serial = link.inner_text().strip()
+    assert re.fullmatch(r"AFM-\d{2}-\d{6}", serial), serial
+    link.click()
+
+    expect(page).to_have_url(f"{base_url}/modules/{serial}")
+    expect(page.locator("h1")).to_contain_text(serial)
+    expect(page.locator("h1 .badge")).to_be_visible()
+    expect(page.get_by_test_id("location")).to_be_visible()
+    expect(page.get_by_test_id("location")).not_to_be_empty()
+    expect(page.get_by_role("heading", name="Parts")).to_be_visible()
+    expect(page.get_by_role("heading", name="History")).to_be_visible()
+    events = page.get_by_test_id("timeline").locator("li")
+    expect(events.first).to_be_visible()
+    expect(events.filter(has_text="module.imported")).to_have_count(1)
+    screenshot(page, tmp_path / "detail.png")
+
+
+def test_modules_list_fits_a_phone(browser: Browser, base_url: str, tmp_path: Path) -> None:
+    context = browser.new_context(
+        base_url=base_url,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+    try:
+        page = context.new_page()
+        login(page, base_url, "floor")
+        expect(page.get_by_test_id("module-count")).to_have_text(f"{DEMO_TOTAL} modules")
+        expect(page.get_by_label("State")).to_be_visible()
+        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1] + 1, f"horizontal overflow on a phone: scrollWidth/innerWidth = {width}"
+        screenshot(page, tmp_path / "modules-phone.png")
+
+        page.locator("#module-table tbody tr a").first.click()
+        expect(page.get_by_test_id("timeline")).to_be_visible()
+        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1] + 1, f"detail page overflows on a phone: scrollWidth/innerWidth = {width}"
+        screenshot(page, tmp_path / "detail-phone.png")
+    finally:
+        context.close()
+
+
+def test_sign_out(page: Page, base_url: str, tmp_path: Path) -> None:
+    login(page, base_url, "admin")
+    page.wait_for_load_state("load")
+    page.get_by_role("button", name="Sign out").click()
+
+    expect(page).to_have_url(_login_url(base_url))
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    screenshot(page, tmp_path / "signed-out.png")
+
+    page.goto(f"{base_url}/modules")
+    expect(page).to_have_url(_login_redirect(base_url, "/modules"))
+    expect(page.get_by_test_id("who")).to_have_count(0)
+
+
+def test_auditor_can_read_the_list(page: Page, base_url: str, tmp_path: Path) -> None:
+    login(page, base_url, "auditor")
+
+    expect(page.get_by_test_id("who")).to_have_text("auditor · auditor")
+    expect(page.get_by_test_id("module-count")).to_have_text(f"{DEMO_TOTAL} modules")
+    page.wait_for_load_state("load")
+    page.get_by_label("State").select_option("in_service")
+    expect(page.get_by_test_id("module-count")).to_have_text(f"{DEMO_IN_SERVICE} modules")
+    page.locator("#module-table tbody tr a").first.click()
+    expect(page.get_by_test_id("timeline").locator("li").first).to_be_visible()
+    screenshot(page, tmp_path / "auditor.png")
