@@ -21,13 +21,13 @@ import pytest
 os.environ["AFM_VAR_DIR"] = tempfile.mkdtemp(prefix="afm-test-var-")
 os.environ.setdefault("AFM_LOG_LEVEL", "warning")
 
-from litestar import Litestar  # noqa: E402
-from litestar.testing import AsyncTestClient  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
 
-from app.asgi import create_app  # noqa: E402
-from app.core.config import Settings, load_settings  # noqa: E402
-from app.core.db import Database, import_all_models  # noqa: E402
+from app.asgi import create_app
+from app.core.config import Settings, load_settings
+from app.core.db import Database, import_all_models
 
 PG_URL = os.environ.get("AFM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 import_all_models()

@@ -55,7 +55,9 @@ async def test_revoked_token_stops_working(client: Client) -> None:
 
 async def test_malformed_json_is_400(client: Client) -> None:
     response = await client.post(
-        "/api/v1/auth/token", content=b'{"username": "admin", "pass', headers={"content-type": "application/json"}
+        "/api/v1/auth/token",
+        content=b'{"username": "admin", "pass',
+        headers={"content-type": "application/json"},
     )
     assert_problem(response, 400)
 

@@ -119,7 +119,9 @@ async def test_register_refusals_write_nothing(client: Client, admin: dict[str, 
 async def test_no_state_patch_exists(client: Client, admin: dict[str, str]) -> None:
     serial = (await client.get("/api/v1/modules?limit=1", headers=admin)).json()["items"][0]["serial"]
     for method in ("PATCH", "PUT"):
-        response = await client.request(method, f"/api/v1/modules/{serial}", json={"state": "retired"}, headers=admin)
+        response = await client.request(
+            method, f"/api/v1/modules/{serial}", json={"state": "retired"}, headers=admin
+        )
         assert response.status_code == 405
 
 
@@ -168,7 +170,9 @@ async def test_create_spec_and_site(client: Client, admin: dict[str, str]) -> No
         "hs_code": "847150",
         "export_class": "4A090.a",
         "cooling": "air",
-        "bom": [{"kind": "gpu", "quantity": 8, "manufacturer": "NVIDIA", "part_numbers": ["935-24287-0001-000"]}],
+        "bom": [
+            {"kind": "gpu", "quantity": 8, "manufacturer": "NVIDIA", "part_numbers": ["935-24287-0001-000"]}
+        ],
     }
     assert (await client.post("/api/v1/specs", json=spec, headers=admin)).status_code == 201
     wrong = {**spec, "code": "TEST-2", "gpu_count": 16}

@@ -58,8 +58,8 @@ async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
 
 async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     opt = handler.opt
-    if opt.get("public"):
-        return
+    if opt.get("public") or connection.scope.get("method") == "OPTIONS":
+        return  # OPTIONS: Litestar's automatic preflight answer, which reads and writes nothing
     roles = opt.get("roles")
     if not roles:
         # Fail closed: a route that forgot to declare its roles is nobody's.
