@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Response, expect
 
 CHROMIUM = Path("/usr/bin/chromium")
 AFM = Path(sys.executable).parent / "afm"
@@ -101,7 +101,9 @@ def afm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not _healthy(f"{base_url}/healthz"):
             if proc.poll() is not None:
-                pytest.fail(f"afm serve exited {proc.returncode} before it was healthy:\n{log_path.read_text()}")
+                pytest.fail(
+                    f"afm serve exited {proc.returncode} before it was healthy:\n{log_path.read_text()}"
+                )
             if time.monotonic() > deadline:
                 pytest.fail(f"afm serve not healthy after {STARTUP_TIMEOUT_S:.0f} s:\n{log_path.read_text()}")
             time.sleep(0.1)
@@ -132,6 +134,39 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
             "--disable-sync",
         ],
     }
+
+
+def watch_console(page: Page) -> list[str]:
+    """Collect JavaScript errors, console errors and failed sub-requests (htmx swaps, CSS, scripts).
+
+    A document's own status is the test's business (a wrong password answers 401 by design), and
+    the browser's automatic /favicon.ico probe is not a page request, so neither is collected.
+    """
+    errors: list[str] = []
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            errors.append(f"console.error: {msg.text} ({msg.location.get('url', '?')})")
+
+    def on_response(response: Response) -> None:
+        request = response.request
+        expected = request.resource_type == "document" or request.url.endswith("/favicon.ico")
+        if response.status >= 400 and not expected:
+            errors.append(f"{request.method} {request.url} ({request.resource_type}) -> {response.status}")
+
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    page.on("console", on_console)
+    page.on("response", on_response)
+    return errors
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    """pytest-playwright's page, failing the test on any JavaScript or console error."""
+    page = context.new_page()
+    errors = watch_console(page)
+    yield page
+    assert not errors, "errors in the browser console:\n" + "\n".join(errors)
 
 
 def login(page: Page, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from .conftest import login, screenshot
+from app.factory.pages import PAGE_SIZE
+
+from .conftest import login, screenshot, watch_console
 
 pytestmark = pytest.mark.browser
 
@@ -53,7 +55,7 @@ def test_sign_in_lands_on_modules(page: Page, base_url: str, tmp_path: Path) -> 
     expect(page.get_by_role("heading", name="Modules", exact=True)).to_be_visible()
     expect(page.get_by_test_id("module-count")).to_have_text(f"{DEMO_TOTAL} modules")
     expect(page.get_by_test_id("who")).to_have_text("planner · planner")
-    expect(page.locator("#module-table tbody tr")).to_have_count(25)  # first page
+    expect(page.locator("#module-table tbody tr")).to_have_count(PAGE_SIZE)  # first page of three
     screenshot(page, tmp_path / "modules.png")
 
 
@@ -114,6 +116,7 @@ def test_modules_list_fits_a_phone(browser: Browser, base_url: str, tmp_path: Pa
     )
     try:
         page = context.new_page()
+        errors = watch_console(page)
         login(page, base_url, "floor")
         expect(page.get_by_test_id("module-count")).to_have_text(f"{DEMO_TOTAL} modules")
         expect(page.get_by_label("State")).to_be_visible()
@@ -126,6 +129,7 @@ def test_modules_list_fits_a_phone(browser: Browser, base_url: str, tmp_path: Pa
         width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1] + 1, f"detail page overflows on a phone: scrollWidth/innerWidth = {width}"
         screenshot(page, tmp_path / "detail-phone.png")
+        assert not errors, "errors in the browser console:\n" + "\n".join(errors)
     finally:
         context.close()
 
