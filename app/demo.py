@@ -25,10 +25,10 @@ from app.core.ledger import service as ledger
 from app.core.ledger.domain import GENESIS
 from app.factory.models import Factory, Module, Part, Spec, Station
 from app.factory.repository import FactoryRepository
-from app.factory.schemas import BomLine
+from app.factory.schemas import BomLine, SpecCreate
 from app.sites.models import Site
 from app.sites.repository import SiteRepository
-from app.sites.schemas import Cooling, RenewableSource, SecurityLevel
+from app.sites.schemas import SiteCreate
 
 DEMO_DIR = PROJECT_ROOT / "fixtures" / "demo"
 DEMO_PASSWORD = "demo"
@@ -60,41 +60,6 @@ class FactoryDef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stations: list[StationDef]
 
 
-class SiteDef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    code: Code
-    name: str
-    operator: str
-    country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
-    city: str
-    lat: float
-    lon: float
-    power_kw: float
-    module_slots: int
-    renewable_source: RenewableSource
-    cooling: Cooling
-    security_level: SecurityLevel
-    unlocode: str
-    airport: str
-
-
-class SpecDef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    code: Code
-    name: str
-    gpu_model: str
-    gpu_count: int
-    power_kw: float
-    weight_kg: float
-    length_mm: int
-    width_mm: int
-    height_mm: int
-    hs_code: str
-    export_class: str
-    battery_wh: float
-    battery_un_number: str
-    cooling: Literal["liquid", "air", "hybrid"]
-    bom: list[BomLine]
-
-
 class ModuleDef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     serial: Annotated[str, msgspec.Meta(pattern=r"^AFM-\d{2}-\d{6}$")]
     spec: str
@@ -110,11 +75,11 @@ class Factories(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Sites(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    sites: list[SiteDef]
+    sites: list[SiteCreate]
 
 
 class Specs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    specs: list[SpecDef]
+    specs: list[SpecCreate]
 
 
 class Modules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -123,8 +88,8 @@ class Modules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class DemoFleet(msgspec.Struct, frozen=True):
     factories: list[FactoryDef]
-    sites: list[SiteDef]
-    specs: list[SpecDef]
+    sites: list[SiteCreate]
+    specs: list[SpecCreate]
     modules: list[ModuleDef]
 
 

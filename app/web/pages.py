@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import secrets
 from typing import Annotated, Any
@@ -19,7 +18,6 @@ from app.core.auth.domain import ALL_ROLES, Principal
 from app.core.auth.guards import PUBLIC, SESSION_COOKIE, page
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.errors import DomainError
 
 LOGIN_CSRF_COOKIE = "afm_login_csrf"
 
@@ -72,26 +70,12 @@ class SessionPages(Controller):
         if not expected or not hmac.compare_digest(expected, data.csrf):
             return _login_page(data.next, "Your sign-in form expired; please try again.", data.username, 400)
         client = request.client.host if request.client else "unknown"
-        async with db.write() as uow:
-            outcome = await service.check_password(
-                uow,
-                data.username,
-                data.password,
-                client=client,
-                max_failures=settings.login_max_failures,
-                window_s=settings.login_window_s,
-            )
-            token = ""
-            if not isinstance(outcome, DomainError):
-                token, _ = await service.issue_credential(
-                    uow,
-                    outcome,
-                    kind="session",
-                    ttl=dt.timedelta(hours=settings.session_ttl_hours),
-                    label="page",
-                )
-        if isinstance(outcome, DomainError):
-            return _login_page(data.next, outcome.detail, data.username, outcome.status)
+        result = await service.sign_in(
+            db, data.username, data.password, client=client, kind="session", settings=settings
+        )
+        if result.error is not None:
+            return _login_page(data.next, result.error.detail, data.username, result.error.status)
+        token = result.token
         response: Response[Any] = Redirect(path=safe_next(data.next), status_code=303)
         response.set_cookie(
             SESSION_COOKIE,

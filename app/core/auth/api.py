@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
-
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
@@ -35,25 +33,12 @@ class AuthController(Controller):
     ) -> TokenResponse:
         """Exchange a username and password for a bearer token (for the API and scanners)."""
         client = request.client.host if request.client else "unknown"
-        async with db.write() as uow:
-            outcome = await service.check_password(
-                uow,
-                data.username,
-                data.password,
-                client=client,
-                max_failures=settings.login_max_failures,
-                window_s=settings.login_window_s,
-            )
-            if isinstance(outcome, Exception):
-                error = outcome
-            else:
-                error = None
-                token, credential = await service.issue_credential(
-                    uow, outcome, kind="api", ttl=dt.timedelta(days=settings.api_token_ttl_days), label="api"
-                )
-        if error is not None:
-            raise error  # after commit, so the failed attempt is counted
-        return TokenResponse(access_token=token, expires_at=credential.expires_at)
+        result = await service.sign_in(
+            db, data.username, data.password, client=client, kind="api", settings=settings
+        )
+        if result.error is not None:
+            raise result.error
+        return TokenResponse(access_token=result.token, expires_at=result.expires_at)
 
     @delete("/token", opt=allow(*ALL_ROLES), operation_id="RevokeToken", status_code=204)
     async def revoke_token(self, request: Request, db: NamedDependency[Database]) -> None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
+import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.core.auth.domain import Principal, hash_token, login_throttled, unknown_roles
 from app.core.auth.models import Credential, LoginAttempt, User
 from app.core.auth.repository import UserRepository
-from app.core.db import UnitOfWork, utcnow
+from app.core.config import Settings
+from app.core.db import Database, UnitOfWork, utcnow
 from app.core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
 
 _hasher = PasswordHasher()
@@ -122,3 +124,36 @@ async def revoke(uow: UnitOfWork, token: str, kind: str) -> bool:
         return False
     credential.revoked_at = utcnow()
     return True
+
+
+class SignIn(msgspec.Struct):
+    """The outcome of a sign-in: a new credential, or the error to raise after committing (so that
+    the failed attempt is counted for throttling)."""
+
+    token: str = ""
+    expires_at: dt.datetime | None = None
+    error: NotAuthenticated | TooManyRequests | None = None
+
+
+async def sign_in(
+    db: Database, username: str, password: str, *, client: str, kind: str, settings: Settings
+) -> SignIn:
+    """Check the password and issue an API token (kind "api") or a page session (kind "session")."""
+    ttl = (
+        dt.timedelta(days=settings.api_token_ttl_days)
+        if kind == "api"
+        else dt.timedelta(hours=settings.session_ttl_hours)
+    )
+    async with db.write() as uow:
+        outcome = await check_password(
+            uow,
+            username,
+            password,
+            client=client,
+            max_failures=settings.login_max_failures,
+            window_s=settings.login_window_s,
+        )
+        if not isinstance(outcome, User):
+            return SignIn(error=outcome)
+        token, credential = await issue_credential(uow, outcome, kind=kind, ttl=ttl, label=kind)
+    return SignIn(token=token, expires_at=credential.expires_at)
