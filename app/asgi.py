@@ -29,6 +29,7 @@ from app.core.db import Database, import_all_models
 from app.core.definitions import Lifecycle, load_lifecycle
 from app.core.health import HealthController
 from app.core.ledger.api import AuditController
+from app.core.lifecycle.api import TransitionController
 from app.core.observability import RequestIdMiddleware, configure_logging
 from app.core.problems import EXCEPTION_HANDLERS
 from app.factory.api import FactoryController, ModuleController, SpecController
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             FactoryController,
             SiteController,
             AuditController,
+            TransitionController,
             SessionPages,
             ModulePages,
             create_static_files_router(
@@ -107,9 +109,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             openapi_router=Router("/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
             components=Components(
                 security_schemes={
-                    "bearer": SecurityScheme(
-                        type="http", scheme="bearer", description="POST /api/v1/auth/token"
-                    )
+                    "bearer": SecurityScheme(type="http", scheme="bearer", description="POST /api/v1/auth/token")
                 }
             ),
             security=[{"bearer": []}],

@@ -70,10 +70,15 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
             stale.unlink()
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     from app.core.db import import_all_models
-    from app.core.definitions import load_lifecycle
+    from app.core.definitions import DefinitionError, load_lifecycle
 
     import_all_models()
-    load_lifecycle()  # a bad definition stops here, before any worker starts
+    try:
+        load_lifecycle()  # a bad definition stops here, before any worker starts
+    except DefinitionError as exc:
+        for line in exc.faults:
+            click.echo(line, err=True)
+        raise click.ClickException("the service refuses to start on a faulty definition") from exc
     click.echo(f"afm listening on http://{host}:{port}")
     click.echo(f"  database: {_redact(settings.database_url)}   workers: {workers}")
     sys.stdout.flush()
@@ -145,19 +150,15 @@ def users() -> None:
 
 @users.command("create")
 @click.argument("username")
-@click.option(
-    "--role", "roles", multiple=True, required=True, help="admin, floor, planner, engineer, auditor"
-)
+@click.option("--role", "roles", multiple=True, required=True, help="admin, floor, planner, engineer, auditor")
 @click.option("--full-name", default="")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def users_create(username: str, roles: tuple[str, ...], full_name: str, password_stdin: bool) -> None:
     """Create a user with one or more roles."""
     from app.core.auth import service
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass(f"password for {username}: ")
+    read = (lambda: sys.stdin.readline().rstrip("\n")) if password_stdin else None
+    password = read() if read else getpass.getpass(f"password for {username}: ")
 
     async def create(db: Any) -> None:
         async with db.write() as uow:
@@ -222,15 +223,16 @@ def workflows() -> None:
 @workflows.command("check")
 def workflows_check() -> None:
     """Decode and check every definition; exit 1 with file:line: message for each fault."""
-    from app.core.definitions import WORKFLOWS_DIR, DefinitionError, decode_lifecycle
+    from app.core.definitions import check_all
 
-    path = WORKFLOWS_DIR / "module-lifecycle.toml"
-    try:
-        lifecycle = decode_lifecycle(path.read_bytes(), str(path))
-    except DefinitionError as exc:
-        click.echo(str(exc), err=True)
+    ok, faults = check_all()
+    for line in faults:
+        click.echo(line, err=True)
+    if faults:
+        click.echo(f"{len(faults)} fault(s) in workflows/", err=True)
         sys.exit(1)
-    click.echo(f"ok: {path.name}: {len(lifecycle.states)} states, {len(lifecycle.transitions)} transitions")
+    for line in ok:
+        click.echo(f"ok: {line}")
 
 
 if __name__ == "__main__":

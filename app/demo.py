@@ -182,10 +182,7 @@ async def load(
             factory = await repo.factory(f.code)
             if factory is None:
                 factory = Factory(
-                    **{
-                        k: getattr(f, k)
-                        for k in ("code", "name", "country", "city", "lat", "lon", "unlocode")
-                    }
+                    **{k: getattr(f, k) for k in ("code", "name", "country", "city", "lat", "lon", "unlocode")}
                 )
                 repo.add(factory)
                 await uow.session.flush()
@@ -218,9 +215,7 @@ async def load(
                 progress(done, len(fleet.modules))
             if await repo.serial_taken(m.serial):
                 continue
-            await _import_module(
-                uow, lifecycle, m, specs[m.spec], factories[m.factory], sites.get(m.site), report
-            )
+            await _import_module(uow, lifecycle, m, specs[m.spec], factories[m.factory], sites.get(m.site), report)
     return report
 
 

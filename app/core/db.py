@@ -62,6 +62,7 @@ def utcnow() -> dt.datetime:
 def import_all_models() -> None:
     """The single list of model modules: mappers and Alembic need every table imported."""
     import app.core.auth.models
+    import app.core.idempotency
     import app.core.ledger.models
     import app.factory.models
     import app.sites.models  # noqa: F401
@@ -78,9 +79,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         )
         _install_sqlite_hooks(engine)
         return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
-    )
+    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:

@@ -1,12 +1,17 @@
-"""Definitions are data: workflows/*.toml decoded into frozen, typed Structs at start-up.
+"""Definitions are data: workflows/*.toml decoded into frozen, typed Structs and checked as a whole.
 
-Phase 1 loads the lifecycle's states (the module registry needs them). The cross-checks of the
-whole definition (reachability, guards, roles, file:line reporting) grow with the lifecycle engine.
+msgspec checks types and reports a JSON path (`$.transitions[1].roles[0]`); the cross-checks here
+see what types cannot (unknown or unreachable states, dead ends, unknown guards and roles, duplicate
+names). Every fault is reported as `file:line: message`, the line found by mapping the path back to
+the TOML text, and all faults of a file are reported together.
 """
 
 from __future__ import annotations
 
 import functools
+import re
+from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -15,8 +20,13 @@ import msgspec
 from app.core.config import PROJECT_ROOT
 
 WORKFLOWS_DIR = PROJECT_ROOT / "workflows"
+LIFECYCLE_FILE = WORKFLOWS_DIR / "module-lifecycle.toml"
 
 Where = Literal["factory", "transit", "site", "held"]
+ANY_STATE = "*"  # a transition allowed from every non-terminal state (quarantine)
+RETURN = "@return"  # a transition back to the state the module was held from
+
+StateId = msgspec.Meta(pattern=r"^[a-z][a-z0-9_]*$")
 
 
 class StateDef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -35,6 +45,7 @@ class TransitionDef(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ren
     roles: tuple[str, ...]
     guards: tuple[str, ...] = ()
     payload: tuple[str, ...] = ()
+    description: str = ""
 
 
 class Lifecycle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -52,25 +63,229 @@ class Lifecycle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def state_ids(self) -> tuple[str, ...]:
         return tuple(s.id for s in self.states)
 
+    def transition(self, name: str) -> TransitionDef | None:
+        return next((t for t in self.transitions if t.name == name), None)
+
+    def sources(self, transition: TransitionDef) -> tuple[str, ...]:
+        """The states a transition may start from, with `*` expanded to every non-terminal state
+        other than its own target."""
+        if ANY_STATE in transition.from_:
+            return tuple(s.id for s in self.states if not s.terminal and s.id != transition.to)
+        return transition.from_
+
+    def available_from(self, state: str) -> tuple[TransitionDef, ...]:
+        return tuple(t for t in self.transitions if state in self.sources(t))
+
 
 class DefinitionError(Exception):
-    """A definition file that cannot be used; the message starts with `file:line:`."""
+    """Definition files that cannot be used; `faults` are `file:line: message` lines."""
+
+    def __init__(self, faults: list[str]) -> None:
+        super().__init__("\n".join(faults))
+        self.faults = faults
 
 
-def decode_lifecycle(text: bytes, source: str) -> Lifecycle:
+# --- mapping a JSON path back to a TOML line --------------------------------------------------
+
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def locate(text: str, path: str) -> int:
+    """The 1-based line of `$.table[i].key[j]` in TOML text written with [[table]] headers.
+
+    Finds the i-th `[[table]]` header, then the `key =` line inside that table; falls back to the
+    closest enclosing line found, and to 1.
+    """
+    lines = text.splitlines()
+    parts = [(m.group(1), m.group(2)) for m in _PATH_PART.finditer(path)]
+    line, start, end = 1, 0, len(lines)
+    i = 0
+    while i < len(parts):
+        key, _ = parts[i]
+        if key is None:
+            i += 1
+            continue
+        index = int(parts[i + 1][1]) if i + 1 < len(parts) and parts[i + 1][1] is not None else None
+        if index is not None:
+            header = re.compile(rf"^\s*\[\[\s*{re.escape(key)}\s*\]\]")
+            seen = -1
+            for n in range(start, end):
+                if header.match(lines[n]):
+                    seen += 1
+                    if seen == index:
+                        line, start = n + 1, n + 1
+                        nxt = next((m for m in range(n + 1, end) if lines[m].lstrip().startswith("[")), end)
+                        end = nxt
+                        break
+            else:
+                # An inline array (`key = [...]`): point at the key itself.
+                found = _find_key(lines, key, start, end)
+                return found or line
+            i += 2
+            continue
+        found = _find_key(lines, key, start, end)
+        if found:
+            line = found
+        i += 1
+    return line
+
+
+def _find_key(lines: list[str], key: str, start: int, end: int) -> int | None:
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for n in range(start, end):
+        if pattern.match(lines[n]):
+            return n + 1
+    return None
+
+
+# --- decoding and checking ------------------------------------------------------------------
+
+
+def _schema_fault(source: str, text: str, exc: Exception) -> str:
+    message = str(exc)
+    match = re.search(r"\(at line (\d+), column \d+\)", message)
+    if match:
+        return f"{source}:{match.group(1)}: {message}"
+    path = re.search(r"at `(\$[^`]*)`", message)
+    line = locate(text, path.group(1)) if path else 1
+    return f"{source}:{line}: {message.split(' - at `')[0]}"
+
+
+def check_lifecycle(
+    lifecycle: Lifecycle, text: str, source: str, *, roles: Iterable[str], guards: Iterable[str]
+) -> list[str]:
+    """Every fault of the definition as a whole, each `file:line: message`."""
+    roles, guards = set(roles), set(guards)
+    faults: list[str] = []
+
+    def fault(path: str, message: str) -> None:
+        faults.append(f"{source}:{locate(text, path)}: {message}")
+
+    ids = [s.id for s in lifecycle.states]
+    for i, state in enumerate(lifecycle.states):
+        if ids.index(state.id) != i:
+            fault(f"$.states[{i}].id", f"duplicate state id {state.id!r}")
+        if not re.match(r"^[a-z][a-z0-9_]*$", state.id):
+            fault(f"$.states[{i}].id", f"state id {state.id!r} must be lower_snake_case")
+        if not re.match(r"^#[0-9a-fA-F]{6}$", state.color):
+            fault(f"$.states[{i}].color", f"state {state.id!r}: color {state.color!r} is not #rrggbb")
+    known = set(ids)
+    if lifecycle.initial not in known:
+        fault("$.initial", f"initial state {lifecycle.initial!r} is not a state")
+    names = [t.name for t in lifecycle.transitions]
+    for i, t in enumerate(lifecycle.transitions):
+        at = f"$.transitions[{i}]"
+        if names.index(t.name) != i:
+            fault(f"{at}.name", f"duplicate transition name {t.name!r}")
+        for source_state in t.from_:
+            if source_state != ANY_STATE and source_state not in known:
+                fault(f"{at}.from", f"transition {t.name!r}: unknown state {source_state!r} in from")
+        if t.to != RETURN and t.to not in known:
+            fault(f"{at}.to", f"transition {t.name!r}: unknown target state {t.to!r}")
+        if t.to == RETURN and ANY_STATE in t.from_:
+            fault(f"{at}.to", f"transition {t.name!r}: {RETURN} cannot start from {ANY_STATE}")
+        if not t.roles:
+            fault(f"{at}.roles", f"transition {t.name!r} names no role")
+        for role in t.roles:
+            if role not in roles:
+                fault(
+                    f"{at}.roles",
+                    f"transition {t.name!r}: unknown role {role!r}; roles: {', '.join(sorted(roles))}",
+                )
+        for guard in t.guards:
+            if guard not in guards:
+                fault(
+                    f"{at}.guards",
+                    f"transition {t.name!r}: unknown guard {guard!r}; guards: {', '.join(sorted(guards))}",
+                )
+        if len(set(t.payload)) != len(t.payload):
+            fault(f"{at}.payload", f"transition {t.name!r}: a payload field is named twice")
+    if faults:
+        return faults  # reachability needs sound references
+
+    held = {t.to for t in lifecycle.transitions if ANY_STATE in t.from_}
+    returns = [t for t in lifecycle.transitions if t.to == RETURN]
+    edges: dict[str, set[str]] = {s: set() for s in known}
+    for t in lifecycle.transitions:
+        for s in lifecycle.sources(t):
+            if t.to == RETURN:
+                continue
+            edges[s].add(t.to)
+    reachable = {lifecycle.initial}
+    queue = deque([lifecycle.initial])
+    while queue:
+        for nxt in edges[queue.popleft()]:
+            if nxt not in reachable:
+                reachable.add(nxt)
+                queue.append(nxt)
+    for i, state in enumerate(lifecycle.states):
+        if state.id not in reachable:
+            fault(f"$.states[{i}].id", f"state {state.id!r} cannot be reached from {lifecycle.initial!r}")
+        explicit = [t for t in lifecycle.transitions if state.id in t.from_ or (t.to == RETURN and state.id in t.from_)]
+        if not state.terminal and not explicit:
+            fault(f"$.states[{i}].id", f"state {state.id!r} is a dead end but not marked terminal")
+        if state.terminal and explicit:
+            fault(f"$.states[{i}].terminal", f"terminal state {state.id!r} has transitions out of it")
+    for t in returns:
+        for s in t.from_:
+            if s not in held:
+                i = names.index(t.name)
+                fault(
+                    f"$.transitions[{i}].from",
+                    f"transition {t.name!r} returns from {s!r}, which no hold enters",
+                )
+    return faults
+
+
+def decode_lifecycle(
+    text: bytes, source: str, *, roles: Iterable[str] | None = None, guards: Iterable[str] | None = None
+) -> Lifecycle:
+    """Decode and check one lifecycle file; raises DefinitionError listing every fault."""
+    from app.core.auth.domain import ALL_ROLES
+    from app.core.lifecycle.guards import GUARDS
+
+    decoded = text.decode("utf-8", errors="replace")
     try:
         lifecycle = msgspec.toml.decode(text, type=Lifecycle)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise DefinitionError(f"{source}:1: {exc}") from exc
-    ids = [s.id for s in lifecycle.states]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise DefinitionError(f"{source}:1: duplicate state id(s): {', '.join(dupes)}")
-    if lifecycle.initial not in ids:
-        raise DefinitionError(f"{source}:1: initial state {lifecycle.initial!r} is not a state")
+        raise DefinitionError([_schema_fault(source, decoded, exc)]) from exc
+    faults = check_lifecycle(
+        lifecycle,
+        decoded,
+        source,
+        roles=ALL_ROLES if roles is None else roles,
+        guards=GUARDS.keys() if guards is None else guards,
+    )
+    if faults:
+        raise DefinitionError(faults)
     return lifecycle
 
 
 @functools.cache
-def load_lifecycle(path: Path = WORKFLOWS_DIR / "module-lifecycle.toml") -> Lifecycle:
-    return decode_lifecycle(path.read_bytes(), str(path))
+def load_lifecycle(path: Path = LIFECYCLE_FILE) -> Lifecycle:
+    return decode_lifecycle(path.read_bytes(), _display(path))
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def check_all(directory: Path = WORKFLOWS_DIR) -> tuple[list[str], list[str]]:
+    """(ok lines, fault lines) for every definition file in workflows/."""
+    ok: list[str] = []
+    faults: list[str] = []
+    path = directory / "module-lifecycle.toml"
+    if not path.exists():
+        return ok, [f"{_display(path)}:1: missing: the module lifecycle definition is required"]
+    try:
+        lifecycle = decode_lifecycle(path.read_bytes(), _display(path))
+        ok.append(f"{_display(path)}: {len(lifecycle.states)} states, {len(lifecycle.transitions)} transitions")
+    except DefinitionError as exc:
+        faults += exc.faults
+    for other in sorted(directory.glob("**/*.toml")):
+        if other != path and other.parent == directory:
+            faults.append(f"{_display(other)}:1: unknown definition file (expected module-lifecycle.toml)")
+    return ok, faults

@@ -24,7 +24,5 @@ class HealthController(Controller):
         try:
             await db.ping()
         except Exception as exc:
-            raise HTTPException(
-                status_code=503, detail=f"database not reachable: {type(exc).__name__}"
-            ) from exc
+            raise HTTPException(status_code=503, detail=f"database not reachable: {type(exc).__name__}") from exc
         return {"status": "ready", "database": db.dialect}

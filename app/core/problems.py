@@ -59,9 +59,7 @@ def http_to_problem(exc: HTTPException) -> ProblemDetailsException:
     if isinstance(exc.extra, list) and exc.extra:
         extra["errors"] = exc.extra
         messages = "; ".join(
-            f"{e.get('key') or e.get('source', 'body')}: {e.get('message')}"
-            for e in exc.extra
-            if isinstance(e, dict)
+            f"{e.get('key') or e.get('source', 'body')}: {e.get('message')}" for e in exc.extra if isinstance(e, dict)
         )
         if messages:
             detail = f"{detail}: {messages}"

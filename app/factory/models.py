@@ -47,9 +47,7 @@ class Factory(Base):
     unlocode: Mapped[str] = mapped_column(String(5), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    stations: Mapped[list[Station]] = relationship(
-        back_populates="factory", lazy="raise", order_by="Station.code"
-    )
+    stations: Mapped[list[Station]] = relationship(back_populates="factory", lazy="raise", order_by="Station.code")
 
 
 class Station(Base):

@@ -44,9 +44,7 @@ class FactoryRepository:
 
     # modules
     def _modules(self) -> Select[tuple[Module]]:
-        return select(Module).options(
-            joinedload(Module.spec), joinedload(Module.factory), joinedload(Module.site)
-        )
+        return select(Module).options(joinedload(Module.spec), joinedload(Module.factory), joinedload(Module.site))
 
     async def module(self, serial: str, *, for_update: bool = False) -> Module | None:
         query = self._modules().where(Module.serial == serial)
@@ -78,9 +76,7 @@ class FactoryRepository:
         if spec:
             conditions.append(Module.spec_id == select(Spec.id).where(Spec.code == spec).scalar_subquery())
         if factory:
-            conditions.append(
-                Module.factory_id == select(Factory.id).where(Factory.code == factory).scalar_subquery()
-            )
+            conditions.append(Module.factory_id == select(Factory.id).where(Factory.code == factory).scalar_subquery())
         if q:
             conditions.append(Module.serial.contains(q.upper(), autoescape=True))
         for condition in conditions:

@@ -140,9 +140,7 @@ async def list_modules(
     offset: int = 0,
 ) -> Page[ModuleRead]:
     if state and state not in lifecycle.state_ids:
-        raise RuleRefused(
-            f"unknown state {state!r}; states: {', '.join(lifecycle.state_ids)}", rule="known_state"
-        )
+        raise RuleRefused(f"unknown state {state!r}; states: {', '.join(lifecycle.state_ids)}", rule="known_state")
     rows, total = await FactoryRepository(uow.session).modules(
         state=state, site=site, spec=spec, factory=factory, country=country, q=q, limit=limit, offset=offset
     )
@@ -231,6 +229,4 @@ async def list_parts(
 
 async def module_events(uow: UnitOfWork, serial: str) -> list[EventRead]:
     module = await load_module(uow, serial)
-    return [
-        msgspec.convert(e, EventRead, from_attributes=True) for e in await ledger.events_of(uow, module.id)
-    ]
+    return [msgspec.convert(e, EventRead, from_attributes=True) for e in await ledger.events_of(uow, module.id)]

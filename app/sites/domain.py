@@ -263,7 +263,5 @@ _ISO_ALPHA2 = frozenset(
 def check_country(code: str) -> str:
     code = code.upper()
     if code not in _ISO_ALPHA2:
-        raise RuleRefused(
-            f"iso_country: {code!r} is not an ISO 3166-1 alpha-2 country code", rule="iso_country"
-        )
+        raise RuleRefused(f"iso_country: {code!r} is not an ISO 3166-1 alpha-2 country code", rule="iso_country")
     return code

@@ -94,8 +94,6 @@ class SessionPages(Controller):
     ) -> Response[Any]:
         async with db.write() as uow:
             await service.revoke(uow, request.cookies.get(SESSION_COOKIE, ""), "session")
-        response: Response[Any] = (
-            ClientRedirect("/login") if request.htmx else Redirect("/login", status_code=303)
-        )
+        response: Response[Any] = ClientRedirect("/login") if request.htmx else Redirect("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
         return response

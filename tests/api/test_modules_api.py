@@ -60,9 +60,7 @@ async def test_list_rejects_bad_window_and_state(client: Client, admin: dict[str
 
 
 async def test_get_module_and_its_ledger(client: Client, admin: dict[str, str]) -> None:
-    serial = (await client.get("/api/v1/modules?state=in_service&limit=1", headers=admin)).json()["items"][0][
-        "serial"
-    ]
+    serial = (await client.get("/api/v1/modules?state=in_service&limit=1", headers=admin)).json()["items"][0]["serial"]
     module = (await client.get(f"/api/v1/modules/{serial}", headers=admin)).json()
     assert module["serial"] == serial and module["state"] == "in_service"
     assert module["location"]["kind"] == "site"
@@ -119,9 +117,7 @@ async def test_register_refusals_write_nothing(client: Client, admin: dict[str, 
 async def test_no_state_patch_exists(client: Client, admin: dict[str, str]) -> None:
     serial = (await client.get("/api/v1/modules?limit=1", headers=admin)).json()["items"][0]["serial"]
     for method in ("PATCH", "PUT"):
-        response = await client.request(
-            method, f"/api/v1/modules/{serial}", json={"state": "retired"}, headers=admin
-        )
+        response = await client.request(method, f"/api/v1/modules/{serial}", json={"state": "retired"}, headers=admin)
         assert response.status_code == 405
 
 
@@ -145,9 +141,7 @@ async def test_specs_factories_sites_parts(client: Client, admin: dict[str, str]
     defence = (await client.get("/api/v1/sites?security_level=defence", headers=admin)).json()
     assert defence["total"] >= 1
 
-    serial = (await client.get("/api/v1/modules?state=in_service&limit=1", headers=admin)).json()["items"][0][
-        "serial"
-    ]
+    serial = (await client.get("/api/v1/modules?state=in_service&limit=1", headers=admin)).json()["items"][0]["serial"]
     parts = (await client.get(f"/api/v1/parts?module={serial}&limit=500", headers=admin)).json()
     assert parts["total"] > 0 and {p["module"] for p in parts["items"]} == {serial}
     gpus = (await client.get(f"/api/v1/parts?module={serial}&kind=gpu&limit=500", headers=admin)).json()
@@ -170,9 +164,7 @@ async def test_create_spec_and_site(client: Client, admin: dict[str, str]) -> No
         "hs_code": "847150",
         "export_class": "4A090.a",
         "cooling": "air",
-        "bom": [
-            {"kind": "gpu", "quantity": 8, "manufacturer": "NVIDIA", "part_numbers": ["935-24287-0001-000"]}
-        ],
+        "bom": [{"kind": "gpu", "quantity": 8, "manufacturer": "NVIDIA", "part_numbers": ["935-24287-0001-000"]}],
     }
     assert (await client.post("/api/v1/specs", json=spec, headers=admin)).status_code == 201
     wrong = {**spec, "code": "TEST-2", "gpu_count": 16}

@@ -44,9 +44,7 @@ def _free_port() -> int:
 
 
 def _afm(args: list[str], env: dict[str, str], cwd: Path) -> None:
-    done = subprocess.run(
-        [str(AFM), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
+    done = subprocess.run([str(AFM), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
         raise RuntimeError(
             f"`afm {' '.join(args)}` exited {done.returncode}\n"
@@ -94,16 +92,12 @@ def afm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     base_url = f"http://127.0.0.1:{port}"
     log_path = var_dir / "serve.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(AFM), "serve"], env=env, cwd=var_dir, stdout=log, stderr=subprocess.STDOUT
-        )
+        proc = subprocess.Popen([str(AFM), "serve"], env=env, cwd=var_dir, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not _healthy(f"{base_url}/healthz"):
             if proc.poll() is not None:
-                pytest.fail(
-                    f"afm serve exited {proc.returncode} before it was healthy:\n{log_path.read_text()}"
-                )
+                pytest.fail(f"afm serve exited {proc.returncode} before it was healthy:\n{log_path.read_text()}")
             if time.monotonic() > deadline:
                 pytest.fail(f"afm serve not healthy after {STARTUP_TIMEOUT_S:.0f} s:\n{log_path.read_text()}")
             time.sleep(0.1)

@@ -35,9 +35,7 @@ def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"AFM_PORT: .*<= 65535"):
         load_settings(environ={"AFM_VAR_DIR": str(tmp_path), "AFM_PORT": "70000"}, config_file=tmp_path / "x")
     with pytest.raises(ConfigError, match="AFM_WORKERS"):
-        load_settings(
-            environ={"AFM_VAR_DIR": str(tmp_path), "AFM_WORKERS": "many"}, config_file=tmp_path / "x"
-        )
+        load_settings(environ={"AFM_VAR_DIR": str(tmp_path), "AFM_WORKERS": "many"}, config_file=tmp_path / "x")
 
 
 def test_bad_file_is_named(tmp_path: Path) -> None:

@@ -15,9 +15,7 @@ AT = dt.datetime(2026, 3, 1, 12, 30, 0, 123456, tzinfo=dt.UTC)
 
 
 def _event(seq: int, **changes: object) -> EventRecord:
-    base = EventRecord(
-        module="AFM-26-000001", seq=seq, type="module.registered", actor="floor", role="floor", at=AT
-    )
+    base = EventRecord(module="AFM-26-000001", seq=seq, type="module.registered", actor="floor", role="floor", at=AT)
     return msgspec.structs.replace(base, **changes) if changes else base
 
 

@@ -33,9 +33,7 @@ class AuthController(Controller):
     ) -> TokenResponse:
         """Exchange a username and password for a bearer token (for the API and scanners)."""
         client = request.client.host if request.client else "unknown"
-        result = await service.sign_in(
-            db, data.username, data.password, client=client, kind="api", settings=settings
-        )
+        result = await service.sign_in(db, data.username, data.password, client=client, kind="api", settings=settings)
         if result.error is not None:
             raise result.error
         return TokenResponse(access_token=result.token, expires_at=result.expires_at)
@@ -67,9 +65,7 @@ class UserController(Controller):
     @post("/", opt=allow(Role.ADMIN), operation_id="CreateUser")
     async def create_user(self, data: JSONBody[UserCreate], db: NamedDependency[Database]) -> UserRead:
         async with db.write() as uow:
-            user = await service.create_user(
-                uow, data.username, data.password, list(data.roles), data.full_name
-            )
+            user = await service.create_user(uow, data.username, data.password, list(data.roles), data.full_name)
         return _user_read(user)
 
     @get("/{username:str}", opt=allow(Role.ADMIN, Role.AUDITOR), operation_id="GetUser")

@@ -45,9 +45,7 @@ async def create_user(
     repo = UserRepository(uow.session)
     if await repo.by_username(username):
         raise Conflict(f"user {username!r} already exists", username=username)
-    user = User(
-        username=username, password_hash=hash_password(password), roles=list(roles), full_name=full_name
-    )
+    user = User(username=username, password_hash=hash_password(password), roles=list(roles), full_name=full_name)
     repo.add(user)
     await uow.session.flush()
     return user
@@ -135,9 +133,7 @@ class SignIn(msgspec.Struct):
     error: NotAuthenticated | TooManyRequests | None = None
 
 
-async def sign_in(
-    db: Database, username: str, password: str, *, client: str, kind: str, settings: Settings
-) -> SignIn:
+async def sign_in(db: Database, username: str, password: str, *, client: str, kind: str, settings: Settings) -> SignIn:
     """Check the password and issue an API token (kind "api") or a page session (kind "session")."""
     ttl = (
         dt.timedelta(days=settings.api_token_ttl_days)

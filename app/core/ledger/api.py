@@ -16,9 +16,7 @@ class AuditController(Controller):
     tags = ["audit"]
 
     @get("/verify", opt=allow(Role.ADMIN, Role.AUDITOR), operation_id="VerifyLedger")
-    async def verify(
-        self, db: NamedDependency[Database], module: FromQuery[str | None] = None
-    ) -> VerifyResult:
+    async def verify(self, db: NamedDependency[Database], module: FromQuery[str | None] = None) -> VerifyResult:
         """Recompute every module's hash chain (or one module's) and name the first broken event."""
         async with db.read() as uow:
             return await service.verify(uow, module)

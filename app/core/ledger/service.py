@@ -127,7 +127,5 @@ async def verify(uow: UnitOfWork, serial: str | None = None) -> VerifyResult:
         n, broken = verify_chain((to_record(e, module_serial), e.prev_hash, e.hash) for e in events)
         checked += n
         if broken is not None:
-            return VerifyResult(
-                ok=False, events_checked=checked, modules_checked=modules, first_broken=broken
-            )
+            return VerifyResult(ok=False, events_checked=checked, modules_checked=modules, first_broken=broken)
     return VerifyResult(ok=True, events_checked=checked, modules_checked=modules)

@@ -1,0 +1,142 @@
+"""The transition use case: one transaction appends the event and updates the module's projection,
+or does nothing. Concurrent writers to one module are serialised by the database (row lock on
+PostgreSQL, BEGIN IMMEDIATE on SQLite); `If-Match` turns a stale read into 409."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+from sqlalchemy import select
+
+from app.core import idempotency
+from app.core.auth.domain import Principal
+from app.core.db import UnitOfWork
+from app.core.definitions import Lifecycle
+from app.core.ledger import service as ledger
+from app.core.lifecycle import domain
+from app.core.lifecycle.guards import GuardFacts
+from app.core.lifecycle.schemas import TransitionRequest
+from app.factory.models import Module
+from app.factory.repository import FactoryRepository
+from app.factory.schemas import ModuleRead
+from app.factory.service import load_module, module_read
+from app.sites.models import Site
+
+
+async def guard_facts(uow: UnitOfWork, module: Module) -> GuardFacts:
+    """Gather what the guards look at. Areas that do not exist yet leave their facts as None."""
+    bom = {line["kind"]: int(line["quantity"]) for line in module.spec.bom}
+    installed = await FactoryRepository(uow.session).part_counts(module.id)
+    return GuardFacts(serial=module.serial, bom=bom, installed=installed)
+
+
+def snapshot(module: Module) -> domain.Snapshot:
+    return domain.Snapshot(
+        serial=module.serial,
+        state=module.state,
+        version=module.version,
+        site=module.site.code if module.site else None,
+        hold_return_state=module.hold_return_state,
+        hold_reason=module.hold_reason,
+    )
+
+
+async def transition(
+    uow: UnitOfWork,
+    lifecycle: Lifecycle,
+    serial: str,
+    request: TransitionRequest,
+    actor: Principal,
+    *,
+    if_match: str | None = None,
+    idempotency_key: str | None = None,
+    place: str = "",
+    at: dt.datetime | None = None,
+) -> ModuleRead:
+    fingerprint = ""
+    if idempotency_key is not None:
+        idempotency_key = idempotency.check_key(idempotency_key)
+        fingerprint = idempotency.request_fingerprint(
+            "POST", f"/modules/{serial}/transitions", msgspec.to_builtins(request)
+        )
+        stored = await idempotency.recall(uow, actor.username, idempotency_key, fingerprint)
+        if stored is not None:
+            return msgspec.convert(stored, ModuleRead)
+
+    module = await load_module(uow, serial, for_update=True)
+    current = snapshot(module)
+    domain.check_version(current, if_match)
+    t = lifecycle.transition(request.transition)
+    facts = await guard_facts(uow, module) if t is not None and t.guards else GuardFacts(serial=serial)
+    needs_site = t is not None and "site" in t.payload
+    sites = await _site_codes(uow) if needs_site else ()
+    decision = domain.decide(
+        lifecycle,
+        current,
+        request.transition,
+        request.payload,
+        roles=actor.roles,
+        facts=facts,
+        known_sites=sites,
+        waivers=request.waivers,
+    )
+    module.state = decision.to_state
+    module.hold_return_state = decision.hold_return_state
+    module.hold_reason = decision.hold_reason
+    if decision.site != current.site:
+        module.site = await uow.session.scalar(select(Site).where(Site.code == decision.site))
+    await ledger.append(
+        uow,
+        module,
+        f"lifecycle.{decision.transition}",
+        actor=actor.username,
+        role=_acting_role(actor, lifecycle, decision.transition),
+        payload=decision.event_payload,
+        place=place or (module.site.code if module.site else module.factory.code),
+        at=at,
+    )
+    await uow.session.flush()
+    result = module_read(module, lifecycle)
+    if idempotency_key is not None:
+        idempotency.remember(uow, actor.username, idempotency_key, fingerprint, 200, result)
+    return result
+
+
+def _acting_role(actor: Principal, lifecycle: Lifecycle, name: str) -> str:
+    """The role under which the actor took the transition (the first of theirs it allows)."""
+    t = lifecycle.transition(name)
+    allowed = set(t.roles) if t else set()
+    return next((r for r in actor.roles if r in allowed), actor.role)
+
+
+async def _site_codes(uow: UnitOfWork) -> list[str]:
+    return list(await uow.session.scalars(select(Site.code)))
+
+
+async def recall(uow: UnitOfWork, actor: Principal, serial: str, request: TransitionRequest, key: str) -> Any:
+    """After losing a race on the same Idempotency-Key, the winner's stored answer."""
+    fingerprint = idempotency.request_fingerprint(
+        "POST", f"/modules/{serial}/transitions", msgspec.to_builtins(request)
+    )
+    stored = await idempotency.recall(uow, actor.username, idempotency.check_key(key), fingerprint)
+    return msgspec.convert(stored, ModuleRead) if stored is not None else None
+
+
+def lifecycle_read(lifecycle: Lifecycle) -> dict[str, Any]:
+    return {
+        "initial": lifecycle.initial,
+        "states": [msgspec.structs.asdict(s) for s in lifecycle.states],
+        "transitions": [
+            {
+                "name": t.name,
+                "from": list(t.from_),
+                "to": t.to,
+                "roles": list(t.roles),
+                "guards": list(t.guards),
+                "payload": list(t.payload),
+            }
+            for t in lifecycle.transitions
+        ],
+    }
