@@ -114,11 +114,9 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[UnitOfWork]:
+        # Closing (not rolling back) ends the transaction and leaves loaded objects readable.
         async with self.sessionmaker() as session:
-            try:
-                yield UnitOfWork(session, writable=False)
-            finally:
-                await session.rollback()
+            yield UnitOfWork(session, writable=False)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[UnitOfWork]:

@@ -83,3 +83,22 @@ async def test_verify_names_the_tampered_event(db: Database) -> None:
     assert not result.ok and result.first_broken is not None
     assert (result.first_broken.module, result.first_broken.seq) == (serial, 1)
     assert not one.ok and one.events_checked == 1
+
+
+async def test_verify_finds_deleted_newest_events(db: Database) -> None:
+    async with db.read() as uow:
+        serial = (await service.list_modules(uow, load_lifecycle(), state="in_transit", limit=1)).items[0].serial
+    async with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            await conn.execute(text("ALTER TABLE events DISABLE TRIGGER events_append_only"))
+        else:
+            await conn.execute(text("DROP TRIGGER events_no_delete"))
+        await conn.execute(
+            text("DELETE FROM events WHERE module_id = (SELECT id FROM modules WHERE serial = :s)"), {"s": serial}
+        )
+    async with db.read() as uow:
+        result = await ledger.verify(uow)
+    assert not result.ok
+    assert result.first_broken is not None
+    assert result.first_broken.module == serial
+    assert "no events" in result.first_broken.reason

@@ -118,14 +118,41 @@ async def _chains(uow: UnitOfWork, serial: str | None) -> AsyncIterator[tuple[st
         yield current or "", batch
 
 
+async def _heads(uow: UnitOfWork, serial: str | None) -> dict[str, tuple[int, str]]:
+    from app.factory.models import Module
+
+    query = select(Module.serial, Module.version, Module.head_hash)
+    if serial is not None:
+        query = query.where(Module.serial == serial)
+    return {s: (v, h) for s, v, h in (await uow.session.execute(query)).all()}
+
+
 async def verify(uow: UnitOfWork, serial: str | None = None) -> VerifyResult:
-    """Recompute every chain (or one module's) and name the first broken event."""
+    """Recompute every chain (or one module's) and name the first broken event.
+
+    Also checks each chain against its module's head (version and last hash), so that deleting the
+    newest events of a chain is found too.
+    """
+    heads = await _heads(uow, serial)
     checked = 0
     modules = 0
+    seen: set[str] = set()
     async for module_serial, events in _chains(uow, serial):
         modules += 1
+        seen.add(module_serial)
         n, broken = verify_chain((to_record(e, module_serial), e.prev_hash, e.hash) for e in events)
         checked += n
+        if broken is None and module_serial in heads:
+            version, head_hash = heads[module_serial]
+            last = events[-1]
+            if (last.seq, last.hash) != (version, head_hash):
+                broken = BrokenLink(
+                    module_serial, last.seq, f"chain ends at seq {last.seq} but the module is at version {version}"
+                )
         if broken is not None:
             return VerifyResult(ok=False, events_checked=checked, modules_checked=modules, first_broken=broken)
+    for module_serial, (version, _) in sorted(heads.items()):
+        if module_serial not in seen and version > 0:
+            broken = BrokenLink(module_serial, 1, f"no events, but the module is at version {version}")
+            return VerifyResult(ok=False, events_checked=checked, modules_checked=modules + 1, first_broken=broken)
     return VerifyResult(ok=True, events_checked=checked, modules_checked=modules)

@@ -55,17 +55,19 @@ async def transition(
     place: str = "",
     at: dt.datetime | None = None,
 ) -> ModuleRead:
-    fingerprint = ""
     if idempotency_key is not None:
         idempotency_key = idempotency.check_key(idempotency_key)
+    # The row lock first: a concurrent request with the same key has committed by the time we hold it,
+    # so the key lookup below sees its answer.
+    module = await load_module(uow, serial, for_update=True)
+    fingerprint = ""
+    if idempotency_key is not None:
         fingerprint = idempotency.request_fingerprint(
             "POST", f"/modules/{serial}/transitions", msgspec.to_builtins(request)
         )
         stored = await idempotency.recall(uow, actor.username, idempotency_key, fingerprint)
         if stored is not None:
             return msgspec.convert(stored, ModuleRead)
-
-    module = await load_module(uow, serial, for_update=True)
     current = snapshot(module)
     domain.check_version(current, if_match)
     t = lifecycle.transition(request.transition)
