@@ -35,7 +35,7 @@ from app.core.problems import EXCEPTION_HANDLERS
 from app.factory.api import FactoryController, ModuleController, SpecController
 from app.factory.pages import ModulePages
 from app.sites.api import SiteController
-from app.web.pages import SessionPages
+from app.web.pages import LifecyclePages, SessionPages
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             AuditController,
             TransitionController,
             SessionPages,
+            LifecyclePages,
             ModulePages,
             create_static_files_router(
                 path="/static", directories=[WEB_DIR / "static"], opt=PUBLIC, include_in_schema=False

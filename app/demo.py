@@ -16,16 +16,18 @@ from typing import Annotated, Literal, TypeVar
 import msgspec
 
 from app.core.auth import service as auth
+from app.core.auth.domain import Principal
 from app.core.auth.repository import UserRepository
 from app.core.config import PROJECT_ROOT
-from app.core.db import Database, UnitOfWork
+from app.core.db import Database, UnitOfWork, utcnow
 from app.core.definitions import Lifecycle, load_lifecycle
 from app.core.errors import InvalidInput
-from app.core.ledger import service as ledger
-from app.core.ledger.domain import GENESIS
+from app.core.lifecycle.schemas import TransitionRequest
+from app.core.lifecycle.service import transition
 from app.factory.models import Factory, Module, Part, Spec, Station
 from app.factory.repository import FactoryRepository
-from app.factory.schemas import BomLine, SpecCreate
+from app.factory.schemas import BomLine, ModuleCreate, SpecCreate
+from app.factory.service import register_module
 from app.sites.models import Site
 from app.sites.repository import SiteRepository
 from app.sites.schemas import SiteCreate
@@ -137,6 +139,8 @@ def check_fleet(fleet: DemoFleet, lifecycle: Lifecycle, source: str) -> None:
             faults.append(f"modules.toml: {m.serial}: unknown site {m.site!r}")
         if m.state not in lifecycle.state_ids:
             faults.append(f"modules.toml: {m.serial}: unknown state {m.state!r}")
+        elif not m.site and (lifecycle.state(m.state).where in ("site", "transit") or m.state == "packed"):
+            faults.append(f"modules.toml: {m.serial}: a module that is {m.state} needs a site")
     for s in fleet.specs:
         gpus = sum(line.quantity for line in s.bom if line.kind == "gpu")
         if gpus != s.gpu_count:
@@ -166,6 +170,16 @@ async def _ensure_users(uow: UnitOfWork, report: LoadReport) -> None:
             report.users += 1
 
 
+async def _actors(uow: UnitOfWork) -> dict[str, Principal]:
+    repo = UserRepository(uow.session)
+    actors = {}
+    for username, _, roles in DEMO_USERS:
+        user = await repo.by_username(username)
+        assert user is not None
+        actors[username] = Principal(user_id=user.id, username=username, roles=tuple(roles), via="cli")
+    return actors
+
+
 async def load(
     db: Database, fleet: DemoFleet | None = None, progress: Callable[[int, int], None] | None = None
 ) -> LoadReport:
@@ -175,6 +189,8 @@ async def load(
     report = LoadReport()
     async with db.write() as uow:
         await _ensure_users(uow, report)
+        actors = await _actors(uow)
+        now = utcnow()
         repo = FactoryRepository(uow.session)
         site_repo = SiteRepository(uow.session)
         factories: dict[str, Factory] = {}
@@ -215,8 +231,56 @@ async def load(
                 progress(done, len(fleet.modules))
             if await repo.serial_taken(m.serial):
                 continue
-            await _import_module(uow, lifecycle, m, specs[m.spec], factories[m.factory], sites.get(m.site), report)
+            await _import_module(
+                uow, lifecycle, m, specs[m.spec], factories[m.factory], sites.get(m.site), report, actors, now
+            )
     return report
+
+
+# Days each step of the demo histories takes; scaled down when a history would end in the future.
+STEP_DAYS = {
+    "start_assembly": 0.5,
+    "complete_assembly": 12,
+    "start_burn_in": 1,
+    "pass_burn_in": 3,
+    "fail_burn_in": 2,
+    "start_rework": 1,
+    "finish_rework": 4,
+    "pack": 2,
+    "depart": 3,
+    "deliver": 24,
+    "start_commissioning": 2,
+    "start_validation": 5,
+    "enter_service": 3,
+    "start_decommissioning": 240,
+    "complete_decommissioning": 10,
+    "redeploy": 6,
+    "retire": 30,
+    "hold": 1,
+    "release": 2,
+}
+PREFERRED_ACTOR = ("floor", "planner", "engineer", "admin")
+
+
+def history(lifecycle: Lifecycle, target: str, hold_from: str | None) -> list[str]:
+    """The transitions that take a new module to `target` (through `hold_from` when held): the
+    shortest path through the definition, the way the module most plausibly got there."""
+    goal = hold_from if target == "on_hold" and hold_from else target
+    frontier: list[tuple[str, list[str]]] = [(lifecycle.initial, [])]
+    seen = {lifecycle.initial}
+    path: list[str] | None = [] if goal == lifecycle.initial else None
+    while frontier and path is None:
+        state, steps = frontier.pop(0)
+        for t in lifecycle.transitions:
+            if state in t.from_ and t.to not in seen and not t.to.startswith("@"):
+                if t.to == goal:
+                    path = [*steps, t.name]
+                    break
+                seen.add(t.to)
+                frontier.append((t.to, [*steps, t.name]))
+    if path is None:
+        raise InvalidInput(f"the lifecycle has no path from {lifecycle.initial} to {goal}")
+    return [*path, "hold"] if target == "on_hold" else path
 
 
 async def _import_module(
@@ -227,33 +291,78 @@ async def _import_module(
     factory: Factory,
     site: Site | None,
     report: LoadReport,
+    actors: dict[str, Principal],
+    now: dt.datetime,
 ) -> None:
-    at = dt.datetime.combine(m.built_on, dt.time(8, 0), tzinfo=dt.UTC)
-    held = m.state == "on_hold"
-    module = Module(
-        serial=m.serial,
-        spec=spec,
-        factory=factory,
-        site=site,
-        state=m.state,
-        hold_return_state=("in_service" if site else "assembled") if held else None,
-        hold_reason=m.hold_reason,
-        version=0,
-        head_hash=GENESIS,
-        created_at=at,
-        updated_at=at,
+    """Register the module and replay its history through the real transition code."""
+    start = dt.datetime.combine(m.built_on, dt.time(8, 0), tzinfo=dt.UTC)
+    hold_from = ("in_service" if site else "assembled") if m.state == "on_hold" else None
+    steps = history(lifecycle, m.state, hold_from)
+    total = sum(STEP_DAYS.get(s, 1) for s in steps) or 1
+    span = max((now - dt.timedelta(hours=1) - start).total_seconds(), 3600)
+    scale = min(1.0, span / (total * 86400))
+    await register_module(
+        uow,
+        lifecycle,
+        ModuleCreate(spec=spec.code, serial=m.serial, factory=factory.code),
+        actors["planner"],
+        now=start - dt.timedelta(days=7),
     )
-    uow.session.add(module)
-    await uow.session.flush()
-    fraction = _installed_fraction(m.state)
-    installed: list[str] = []
+    module = await FactoryRepository(uow.session).module(m.serial)
+    assert module is not None
+    report.modules += 1
+    report.events += 1
+    fraction = _installed_fraction(m.state) if len(steps) <= 1 else 1.0
+    report.parts += _install_parts(uow, module, spec, fraction, start)
+    at = start
+    for name in steps:
+        t = lifecycle.transition(name)
+        assert t is not None
+        at += dt.timedelta(days=STEP_DAYS.get(name, 1) * scale)
+        payload = {
+            field: {"reason": m.hold_reason or _REASONS.get(name, "Scheduled"), "site": site.code if site else ""}[
+                field
+            ]
+            for field in t.payload
+        }
+        actor = next(actors[r] for r in PREFERRED_ACTOR if r in t.roles)
+        evidence = {g: f"{_EVIDENCE[g]} (demo fleet import)" for g in t.guards if g != "bom_complete"}
+        await transition(
+            uow,
+            lifecycle,
+            m.serial,
+            TransitionRequest(name, payload),
+            actor,
+            at=at,
+            imported_evidence=evidence,
+        )
+        report.events += 1
+
+
+_REASONS = {
+    "fail_burn_in": "GPU 3 uncorrectable ECC errors (Xid 48) during DCGM level 3",
+    "start_decommissioning": "Customer contract ended; capacity moves to a new site",
+    "retire": "End of life: GPUs out of vendor support",
+    "hold": "Quarantine pending inspection",
+}
+_EVIDENCE = {
+    "burn_in_passed": "burn-in report from the factory MES",
+    "manifest_issued": "shipping manifest from the forwarder's system",
+    "export_cleared": "export licence determination on file",
+    "checklist_signed": "signed commissioning checklist (paper, scanned)",
+    "validation_passed": "site acceptance test report",
+    "decommission_checklist_signed": "signed decommissioning and media sanitisation record",
+}
+
+
+def _install_parts(uow: UnitOfWork, module: Module, spec: Spec, fraction: float, at: dt.datetime) -> int:
+    count_all = 0
     for line in msgspec.convert(spec.bom, list[BomLine]):
         count = round(line.quantity * fraction)
         for i in range(count):
-            serial = part_serial(m.serial, line.kind, line.manufacturer, i)
             uow.session.add(
                 Part(
-                    serial=serial,
+                    serial=part_serial(module.serial, line.kind, line.manufacturer, i),
                     kind=line.kind,
                     part_number=line.part_numbers[i % len(line.part_numbers)],
                     manufacturer=line.manufacturer,
@@ -263,29 +372,5 @@ async def _import_module(
                     installed_at=at,
                 )
             )
-        report.parts += count
-        if count:
-            installed.append(f"{line.kind}×{count}")
-    payload: dict[str, object] = {
-        "spec": spec.code,
-        "factory": factory.code,
-        "state": m.state,
-        "site": site.code if site else None,
-        "parts": ", ".join(installed),
-        "source": "demo fleet import",
-    }
-    if held:
-        payload["hold_reason"] = m.hold_reason
-        payload["hold_return_state"] = module.hold_return_state
-    await ledger.append(
-        uow,
-        module,
-        "module.imported",
-        actor="system",
-        role="admin",
-        place=factory.code,
-        at=at,
-        payload=payload,
-    )
-    report.modules += 1
-    report.events += 1
+        count_all += count
+    return count_all

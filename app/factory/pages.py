@@ -4,20 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, get
+import msgspec
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
-from litestar.plugins.htmx import HTMXRequest
+from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
+from litestar.plugins.htmx import ClientRefresh, HTMXRequest
 from litestar.response import Template
 
-from app.core.auth.domain import ALL_ROLES, Principal
+from app.core.auth.domain import ALL_ROLES, STAFF, Principal
 from app.core.auth.guards import page
 from app.core.db import Database
 from app.core.definitions import Lifecycle
+from app.core.errors import DomainError
+from app.core.lifecycle import service as transitions
+from app.core.lifecycle.schemas import TransitionRequest
 from app.factory import service
 from app.sites import service as sites
 
 PAGE_SIZE = 25
+
+
+class TransitionForm(msgspec.Struct):
+    transition: str
+    version: str = ""
+    reason: str = ""
+    site: str = ""
+    note: str = ""
 
 
 class ModulePages(Controller):
@@ -75,6 +87,7 @@ class ModulePages(Controller):
             spec = await service.get_spec(uow, module.spec)
             parts = await service.list_parts(uow, module=serial, kind=None, limit=500, offset=0)
             events = await service.module_events(uow, serial)
+            site_list = (await sites.list_sites(uow, country=None, security_level=None, limit=500, offset=0)).items
         counts: dict[str, int] = {}
         for part in parts.items:
             counts[part.kind] = counts.get(part.kind, 0) + 1
@@ -91,5 +104,26 @@ class ModulePages(Controller):
                 "events": list(reversed(events)),
                 "state": lifecycle.state(module.state),
                 "lifecycle": lifecycle,
+                "actions": [t for t in lifecycle.available_from(module.state) if set(t.roles) & set(principal.roles)],
+                "sites": site_list,
             },
         )
+
+    @post("/modules/{serial:str}/transitions", opt=page(*STAFF), status_code=200)
+    async def take_transition(
+        self,
+        serial: FromPath[str],
+        data: URLEncodedBody[TransitionForm],
+        db: NamedDependency[Database],
+        lifecycle: NamedDependency[Lifecycle],
+        principal: NamedDependency[Principal],
+    ) -> Response[Any]:
+        """A transition button on the module page (htmx): reload on success, say why not otherwise."""
+        payload = {k: v for k, v in (("reason", data.reason), ("site", data.site), ("note", data.note)) if v}
+        request = TransitionRequest(transition=data.transition, payload=payload)
+        try:
+            async with db.write() as uow:
+                await transitions.transition(uow, lifecycle, serial, request, principal, if_match=data.version or None)
+        except DomainError as exc:
+            return Template(template_name="partials/feedback.html", context={"error": exc.detail, "status": exc.status})
+        return ClientRefresh()

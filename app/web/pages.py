@@ -18,6 +18,8 @@ from app.core.auth.domain import ALL_ROLES, Principal
 from app.core.auth.guards import PUBLIC, SESSION_COOKIE, page
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.definitions import Lifecycle
+from app.web.diagram import render_svg
 
 LOGIN_CSRF_COOKIE = "afm_login_csrf"
 
@@ -97,3 +99,17 @@ class SessionPages(Controller):
         response: Response[Any] = ClientRedirect("/login") if request.htmx else Redirect("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
         return response
+
+
+class LifecyclePages(Controller):
+    include_in_schema = False
+
+    @get("/lifecycle", opt=page(*ALL_ROLES))
+    async def lifecycle_page(
+        self, lifecycle: NamedDependency[Lifecycle], principal: NamedDependency[Principal]
+    ) -> Template:
+        """The lifecycle as a diagram drawn on the server from the definition."""
+        return Template(
+            template_name="lifecycle.html",
+            context={"principal": principal, "lifecycle": lifecycle, "svg": render_svg(lifecycle)},
+        )

@@ -5,6 +5,7 @@ PostgreSQL, BEGIN IMMEDIATE on SQLite); `If-Match` turns a stale read into 409."
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -32,6 +33,17 @@ async def guard_facts(uow: UnitOfWork, module: Module) -> GuardFacts:
     return GuardFacts(serial=module.serial, bom=bom, installed=installed)
 
 
+def with_evidence(facts: GuardFacts, evidence: Mapping[str, str]) -> GuardFacts:
+    """Facts that imported records establish: each named guard's fact holds."""
+    changes: dict[str, Any] = {}
+    for guard in evidence:
+        if guard == "burn_in_passed":
+            changes["burn_in_verdict"] = "pass"
+        elif guard in GuardFacts.__struct_fields__:
+            changes[guard] = True
+    return msgspec.structs.replace(facts, **changes)
+
+
 def snapshot(module: Module) -> domain.Snapshot:
     return domain.Snapshot(
         serial=module.serial,
@@ -54,7 +66,11 @@ async def transition(
     idempotency_key: str | None = None,
     place: str = "",
     at: dt.datetime | None = None,
+    imported_evidence: Mapping[str, str] | None = None,
 ) -> ModuleRead:
+    """Take one transition. `imported_evidence` (guard name -> reference of the legacy record that
+    satisfied it) exists only for importing history from another system, never over HTTP; it is
+    recorded in the event, so an auditor sees which guards rested on imported records."""
     if idempotency_key is not None:
         idempotency_key = idempotency.check_key(idempotency_key)
     # The row lock first: a concurrent request with the same key has committed by the time we hold it,
@@ -72,6 +88,8 @@ async def transition(
     domain.check_version(current, if_match)
     t = lifecycle.transition(request.transition)
     facts = await guard_facts(uow, module) if t is not None and t.guards else GuardFacts(serial=serial)
+    if imported_evidence:
+        facts = with_evidence(facts, imported_evidence)
     needs_site = t is not None and "site" in t.payload
     sites = await _site_codes(uow) if needs_site else ()
     decision = domain.decide(
@@ -84,6 +102,9 @@ async def transition(
         known_sites=sites,
         waivers=request.waivers,
     )
+    payload = dict(decision.event_payload)
+    if imported_evidence:
+        payload["evidence"] = dict(imported_evidence)
     module.state = decision.to_state
     module.hold_return_state = decision.hold_return_state
     module.hold_reason = decision.hold_reason
@@ -95,7 +116,7 @@ async def transition(
         f"lifecycle.{decision.transition}",
         actor=actor.username,
         role=_acting_role(actor, lifecycle, decision.transition),
-        payload=decision.event_payload,
+        payload=payload,
         place=place or (module.site.code if module.site else module.factory.code),
         at=at,
     )
