@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+import msgspec
+from sqlalchemy import DateTime, MetaData, Text, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -55,6 +56,22 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+class CanonicalJSON(TypeDecorator[Any]):
+    """JSON stored as its canonical text (sorted keys, compact) in a TEXT column, on every dialect.
+
+    The ledger hashes these exact bytes; a JSON column would let the driver re-serialise them
+    (asyncpg writes `json.dumps` text with spaces and insertion order)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else _json_text(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:
+        return None if value is None else msgspec.json.decode(value)
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -68,14 +85,25 @@ def import_all_models() -> None:
     import app.sites.models  # noqa: F401
 
 
+def _json_text(value: Any) -> str:
+    """JSON columns hold canonical JSON (sorted keys, compact): the ledger hashes these exact bytes."""
+    return msgspec.json.encode(value, order="sorted").decode()
+
+
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
     parsed = make_url(url)
+    json_options: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": msgspec.json.decode}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            url, echo=echo, pool_size=pool_size, max_overflow=pool_size, connect_args={"timeout": 30}
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            connect_args={"timeout": 30},
+            **json_options,
         )
         _install_sqlite_hooks(engine)
         return engine

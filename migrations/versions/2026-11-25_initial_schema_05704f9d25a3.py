@@ -167,7 +167,7 @@ def upgrade() -> None:
     sa.Column('at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('place', sa.String(length=64), nullable=False),
     sa.Column('request_id', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('payload', app.core.db.CanonicalJSON(), nullable=False),
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['module_id'], ['modules.id'], name=op.f('fk_events_module_id_modules'), ondelete='RESTRICT'),

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import String, Text, select, type_coerce
 
 from app.core.db import UnitOfWork, utcnow
-from app.core.ledger.domain import BrokenLink, EventRecord, chain_hash, verify_chain
+from app.core.ledger.domain import BrokenLink, ChainWalker, EventRecord, chain_hash
 from app.core.ledger.models import Event
 from app.core.observability import current_request_id
 
@@ -23,6 +22,9 @@ class Chained(Protocol):
     version: int
     head_hash: str
     updated_at: dt.datetime
+
+
+VERIFY_BATCH = 5000
 
 
 class VerifyResult(msgspec.Struct):
@@ -97,27 +99,6 @@ async def events_of(uow: UnitOfWork, module_id: int) -> list[Event]:
     return list(rows)
 
 
-async def _chains(uow: UnitOfWork, serial: str | None) -> AsyncIterator[tuple[str, list[Event]]]:
-    from app.factory.models import Module
-
-    query = select(Module.serial, Event).join(Module, Module.id == Event.module_id)
-    if serial is not None:
-        query = query.where(Module.serial == serial)
-    query = query.order_by(Event.module_id, Event.seq).execution_options(yield_per=2000)
-    current: str | None = None
-    batch: list[Event] = []
-    stream = await uow.session.stream(query)
-    async for module_serial, event in stream:
-        if module_serial != current and batch:
-            yield current or "", batch
-            batch = []
-        current = module_serial
-        batch.append(event)
-        uow.session.expunge(event)
-    if batch:
-        yield current or "", batch
-
-
 async def _heads(uow: UnitOfWork, serial: str | None) -> dict[str, tuple[int, str]]:
     from app.factory.models import Module
 
@@ -130,29 +111,65 @@ async def _heads(uow: UnitOfWork, serial: str | None) -> dict[str, tuple[int, st
 async def verify(uow: UnitOfWork, serial: str | None = None) -> VerifyResult:
     """Recompute every chain (or one module's) and name the first broken event.
 
+    Streams plain rows (no ORM objects) and hashes the payload's stored canonical bytes directly.
     Also checks each chain against its module's head (version and last hash), so that deleting the
     newest events of a chain is found too.
     """
+    from app.factory.models import Module
+
     heads = await _heads(uow, serial)
-    checked = 0
-    modules = 0
+    # SQLite keeps times as UTC text: read it raw instead of building a datetime per event.
+    at_column = type_coerce(Event.at, String) if uow.session.bind.dialect.name == "sqlite" else Event.at
+    query = (
+        select(
+            Module.serial,
+            Event.seq,
+            Event.type,
+            Event.actor,
+            Event.role,
+            at_column,
+            Event.place,
+            Event.request_id,
+            type_coerce(Event.payload, Text),
+            Event.prev_hash,
+            Event.hash,
+        )
+        .join(Module, Module.id == Event.module_id)
+        .order_by(Event.module_id, Event.seq)
+        .execution_options(yield_per=VERIFY_BATCH)
+    )
+    if serial is not None:
+        query = query.where(Module.serial == serial)
+    walker = ChainWalker()
     seen: set[str] = set()
-    async for module_serial, events in _chains(uow, serial):
-        modules += 1
-        seen.add(module_serial)
-        n, broken = verify_chain((to_record(e, module_serial), e.prev_hash, e.hash) for e in events)
-        checked += n
-        if broken is None and module_serial in heads:
-            version, head_hash = heads[module_serial]
-            last = events[-1]
-            if (last.seq, last.hash) != (version, head_hash):
-                broken = BrokenLink(
-                    module_serial, last.seq, f"chain ends at seq {last.seq} but the module is at version {version}"
-                )
-        if broken is not None:
-            return VerifyResult(ok=False, events_checked=checked, modules_checked=modules, first_broken=broken)
+    connection = await uow.session.connection()
+    stream = await connection.stream(query)  # Core rows: no ORM identity map for a million events
+    feed = walker.feed
+    async for rows in stream.partitions():
+        for module, seq, type_, actor, role, at, place, request_id, payload, prev_hash, digest in rows:
+            if module != walker.module:
+                if walker.last is not None and (broken := _head_mismatch(walker.last, heads)) is not None:
+                    return _failed(walker, broken)
+                seen.add(module)
+            broken = feed(module, seq, type_, actor, role, at, place, request_id, payload.encode(), prev_hash, digest)
+            if broken is not None:
+                return _failed(walker, broken)
+    if walker.last is not None and (broken := _head_mismatch(walker.last, heads)) is not None:
+        return _failed(walker, broken)
     for module_serial, (version, _) in sorted(heads.items()):
         if module_serial not in seen and version > 0:
             broken = BrokenLink(module_serial, 1, f"no events, but the module is at version {version}")
-            return VerifyResult(ok=False, events_checked=checked, modules_checked=modules + 1, first_broken=broken)
-    return VerifyResult(ok=True, events_checked=checked, modules_checked=modules)
+            return VerifyResult(False, walker.checked, walker.modules + 1, broken)
+    return VerifyResult(ok=True, events_checked=walker.checked, modules_checked=walker.modules)
+
+
+def _head_mismatch(last: tuple[str, int, str], heads: dict[str, tuple[int, str]]) -> BrokenLink | None:
+    module_serial, seq, digest = last
+    version, head_hash = heads.get(module_serial, (seq, digest))
+    if (seq, digest) != (version, head_hash):
+        return BrokenLink(module_serial, seq, f"chain ends at seq {seq} but the module is at version {version}")
+    return None
+
+
+def _failed(walker: ChainWalker, broken: BrokenLink) -> VerifyResult:
+    return VerifyResult(ok=False, events_checked=walker.checked, modules_checked=walker.modules, first_broken=broken)

@@ -1,0 +1,63 @@
+"""`make bench`: run every benchmark on fresh SQLite databases and print a table of ratios."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.benchmarks import bench_ledger, bench_transitions
+from tests.benchmarks.common import table
+
+
+def _fresh(base: Path, name: str) -> tuple[str, Path]:
+    from app import demo
+    from app.core import migrate
+    from app.core.db import Database
+
+    db_file = base / f"{name}.db"
+    url = f"sqlite+aiosqlite:///{db_file}"
+    migrate.upgrade(url)
+
+    async def load() -> None:
+        db = Database(url, pool_size=1)
+        try:
+            await demo.load(db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(load())
+    return url, db_file
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=int(os.environ.get("AFM_BENCH_EVENTS", 1_000_000)))
+    parser.add_argument("--requests", type=int, default=int(os.environ.get("AFM_BENCH_REQUESTS", 2000)))
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="afm-bench-"))
+    os.environ["AFM_VAR_DIR"] = str(base / "var")
+    os.environ.setdefault("AFM_LOG_LEVEL", "warning")
+    from app.core.config import load_settings
+
+    try:
+        results = []
+        print("transitions benchmark…", file=sys.stderr)
+        url, _ = _fresh(base, "transitions")
+        settings = load_settings(environ={**os.environ, "AFM_DATABASE_URL": url})
+        results.append(bench_transitions.run(settings, args.requests))
+        print("ledger benchmark…", file=sys.stderr)
+        url, db_file = _fresh(base, "ledger")
+        results.append(bench_ledger.run(url, db_file, args.events))
+        print()
+        print(table(results))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
