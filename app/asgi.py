@@ -21,19 +21,23 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from app import __version__
+from app.burnin.api import BurnInController
+from app.burnin.domain import AcceptanceRules, load_rules
+from app.burnin.pages import BurnInPages
 from app.core.auth.api import AuthController, UserController
 from app.core.auth.domain import Principal
 from app.core.auth.guards import PUBLIC, access_guard, current_principal
 from app.core.config import Settings, load_settings
 from app.core.db import Database, import_all_models
 from app.core.definitions import Lifecycle, load_lifecycle
+from app.core.filestore import FileStore
 from app.core.health import HealthController
 from app.core.ledger.api import AuditController
 from app.core.lifecycle.api import TransitionController
 from app.core.observability import RequestIdMiddleware, configure_logging
 from app.core.problems import EXCEPTION_HANDLERS
-from app.factory.api import FactoryController, ModuleController, SpecController
-from app.factory.pages import ModulePages
+from app.factory.api import BuildStepController, FactoryController, ModuleController, SpecController
+from app.factory.pages import ModulePages, StationPages
 from app.sites.api import SiteController
 from app.web.pages import LifecyclePages, SessionPages
 
@@ -64,6 +68,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     def _lifecycle() -> Lifecycle:
         return lifecycle
 
+    rules = load_rules(Path(settings.burn_in_rules)) if settings.burn_in_rules else load_rules()
+    store = FileStore(settings.var_path / "files")
+
+    def _rules() -> AcceptanceRules:
+        return rules
+
+    def _store() -> FileStore:
+        return store
+
     def _db(request: ASGIConnection[Any, Any, Any, Any]) -> Database:
         return request.app.state.db  # type: ignore[no-any-return]
 
@@ -77,13 +90,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             UserController,
             ModuleController,
             SpecController,
+            BuildStepController,
             FactoryController,
             SiteController,
             AuditController,
             TransitionController,
+            BurnInController,
             SessionPages,
             LifecyclePages,
             ModulePages,
+            StationPages,
+            BurnInPages,
             create_static_files_router(
                 path="/static", directories=[WEB_DIR / "static"], opt=PUBLIC, include_in_schema=False
             ),
@@ -93,6 +110,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             "settings": Provide(_settings, sync_to_thread=False),
             "lifecycle": Provide(_lifecycle, sync_to_thread=False),
             "principal": Provide(_principal, sync_to_thread=False),
+            "burn_in_rules": Provide(_rules, sync_to_thread=False),
+            "store": Provide(_store, sync_to_thread=False),
         },
         guards=[access_guard],
         middleware=[RequestIdMiddleware, prometheus.middleware],

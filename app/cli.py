@@ -215,6 +215,70 @@ def audit_verify(serial: str | None) -> None:
     sys.exit(1)
 
 
+@main.group("burn-in")
+def burn_in() -> None:
+    """GPU burn-in."""
+
+
+@burn_in.command("agent")
+@click.option("--server", required=True, help="afm base URL, e.g. http://afm.factory.local:8000")
+@click.option("--module", "serial", required=True, help="Serial of the module under test.")
+@click.option("--token", default=None, help="API token (default: $AFM_TOKEN); see `afm users token`.")
+@click.option("--duration", default=14400.0, show_default=True, help="Soak length in seconds.")
+@click.option("--interval", default=1.0, show_default=True, help="Sampling interval in seconds.")
+@click.option("--chunk", default=60.0, show_default=True, help="Seconds of telemetry per upload.")
+@click.option("--station", default=None, help="Station code, e.g. TWKHH1-BRN-01.")
+@click.option("--dcgm-level", default=3, show_default=True, type=click.IntRange(1, 4))
+@click.option("--load", default="auto", type=click.Choice(["auto", "gpu-burn", "dcgmproftester", "torch", "none"]))
+def burn_in_agent(
+    server: str,
+    serial: str,
+    token: str | None,
+    duration: float,
+    interval: float,
+    chunk: float,
+    station: str | None,
+    dcgm_level: int,
+    load: str,
+) -> None:
+    """Run a burn-in on this machine and report to afm; exit 1 when the run fails."""
+    from app.burnin.agent import AgentError, Server, run_agent, token_from_env
+
+    token = token or token_from_env()
+    if not token:
+        raise click.ClickException("no API token: pass --token or set AFM_TOKEN (afm users token NAME)")
+    try:
+        with click.progressbar(length=int(duration), label="soak", file=sys.stderr) as bar:
+            done = [0]
+
+            def progress(elapsed: float) -> None:
+                bar.update(int(elapsed) - done[0])
+                done[0] = int(elapsed)
+
+            verdict = run_agent(
+                Server(server, token),
+                serial,
+                duration_s=duration,
+                interval_s=interval,
+                chunk_s=chunk,
+                station=station,
+                dcgm_level=dcgm_level,
+                load=load,
+                progress=progress,
+                say=lambda text: click.echo(text, err=True),
+            )
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"run {verdict['run']}: {verdict['verdict'].upper()} (rules {verdict['rules_version']})")
+    for reason in verdict.get("reasons", []):
+        click.echo(f"  {reason}")
+    for gpu in verdict.get("gpus", []):
+        click.echo(f"  GPU {gpu['index']} {gpu['uuid']}: {gpu['verdict']}")
+        for reason in gpu["reasons"]:
+            click.echo(f"    {reason}")
+    sys.exit(0 if verdict["verdict"] == "pass" else 1)
+
+
 @main.group()
 def workflows() -> None:
     """Definitions in workflows/."""

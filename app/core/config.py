@@ -36,6 +36,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     login_window_s: Positive = 300
     cookie_secure: bool = False
     max_body_bytes: Positive = 10 * 1024 * 1024
+    max_upload_bytes: Positive = 4 * 1024**3  # streamed evidence uploads (telemetry), kept on disk
+    burn_in_rules: str = ""  # acceptance rules file; default workflows/burn-in-acceptance.toml
     secret_key: str = ""
     tag_key: str = ""
 

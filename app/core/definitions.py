@@ -141,7 +141,7 @@ def _find_key(lines: list[str], key: str, start: int, end: int) -> int | None:
 # --- decoding and checking ------------------------------------------------------------------
 
 
-def _schema_fault(source: str, text: str, exc: Exception) -> str:
+def schema_fault(source: str, text: str, exc: Exception) -> str:
     message = str(exc)
     match = re.search(r"\(at line (\d+), column \d+\)", message)
     if match:
@@ -248,7 +248,7 @@ def decode_lifecycle(
     try:
         lifecycle = msgspec.toml.decode(text, type=Lifecycle)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise DefinitionError([_schema_fault(source, decoded, exc)]) from exc
+        raise DefinitionError([schema_fault(source, decoded, exc)]) from exc
     faults = check_lifecycle(
         lifecycle,
         decoded,
@@ -285,7 +285,17 @@ def check_all(directory: Path = WORKFLOWS_DIR) -> tuple[list[str], list[str]]:
         ok.append(f"{_display(path)}: {len(lifecycle.states)} states, {len(lifecycle.transitions)} transitions")
     except DefinitionError as exc:
         faults += exc.faults
-    for other in sorted(directory.glob("**/*.toml")):
-        if other != path and other.parent == directory:
-            faults.append(f"{_display(other)}:1: unknown definition file (expected module-lifecycle.toml)")
+    rules_path = directory / "burn-in-acceptance.toml"
+    if rules_path.exists():
+        from app.burnin.domain import decode_rules  # the burn-in area owns its rules' shape
+
+        try:
+            rules = decode_rules(rules_path.read_bytes(), _display(rules_path))
+            ok.append(f"{_display(rules_path)}: rules version {rules.version}")
+        except DefinitionError as exc:
+            faults += exc.faults
+    known = {path, rules_path}
+    for other in sorted(directory.glob("*.toml")):
+        if other not in known:
+            faults.append(f"{_display(other)}:1: unknown definition file")
     return ok, faults

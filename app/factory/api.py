@@ -17,7 +17,10 @@ from app.factory.schemas import (
     FactoryRead,
     ModuleCreate,
     ModuleRead,
+    PartInstall,
     PartRead,
+    PartRemove,
+    PartReplace,
     SpecCreate,
     SpecRead,
     StationRead,
@@ -142,3 +145,47 @@ class FactoryController(Controller):
         """Serial-numbered parts, optionally those installed in one module."""
         async with db.read() as uow:
             return await service.list_parts(uow, module=module, kind=kind, limit=limit, offset=offset)
+
+
+class BuildStepController(Controller):
+    """Build steps at factory stations: parts in and out of a module, each a ledger event."""
+
+    path = "/api/v1/modules/{serial:str}/parts"
+    tags = ["factory"]
+
+    @post("/", opt=allow(Role.FLOOR, Role.ADMIN), operation_id="InstallPart", status_code=201)
+    async def install(
+        self,
+        serial: FromPath[str],
+        data: JSONBody[PartInstall],
+        db: NamedDependency[Database],
+        principal: NamedDependency[Principal],
+    ) -> PartRead:
+        """Install a part (refused with where it is when it is already in another module)."""
+        async with db.write() as uow:
+            return await service.install_part(uow, serial, data, principal)
+
+    @post("/{part:str}/remove", opt=allow(Role.FLOOR, Role.ADMIN), operation_id="RemovePart", status_code=200)
+    async def remove(
+        self,
+        serial: FromPath[str],
+        part: FromPath[str],
+        data: JSONBody[PartRemove],
+        db: NamedDependency[Database],
+        principal: NamedDependency[Principal],
+    ) -> PartRead:
+        async with db.write() as uow:
+            return await service.remove_part(uow, serial, part, data, principal)
+
+    @post("/{part:str}/replace", opt=allow(Role.FLOOR, Role.ADMIN), operation_id="ReplacePart", status_code=200)
+    async def replace(
+        self,
+        serial: FromPath[str],
+        part: FromPath[str],
+        data: JSONBody[PartReplace],
+        db: NamedDependency[Database],
+        principal: NamedDependency[Principal],
+    ) -> PartRead:
+        """Remove a part and install its replacement at the same position, in one transaction."""
+        async with db.write() as uow:
+            return await service.replace_part(uow, serial, part, data, principal)

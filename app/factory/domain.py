@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from app.core.definitions import Lifecycle
-from app.core.errors import InvalidInput
+from app.core.errors import Conflict, InvalidInput, RuleRefused
 
 SERIAL_RE = re.compile(r"^AFM-(\d{2})-(\d{6})$")
 
@@ -35,3 +35,46 @@ def location_kind(lifecycle: Lifecycle, state: str, hold_return_state: str | Non
     if where == "held":
         where = "factory"
     return "transit" if where == "transit" else where
+
+
+BUILD_STATES = ("assembling", "rework")
+
+
+def check_build_state(serial: str, state: str) -> None:
+    """Parts go in and out only while a module is being assembled or reworked."""
+    if state not in BUILD_STATES:
+        raise Conflict(
+            f"{serial} is {state}; parts can be installed or removed only while assembling or in rework",
+            serial=serial,
+            state=state,
+        )
+
+
+def check_part_fits(
+    serial: str, bom: list[dict[str, object]], installed: dict[str, int], kind: str, part_number: str
+) -> None:
+    """The part must be on the spec's bill of materials and its kind not yet complete."""
+    line = next((b for b in bom if b["kind"] == kind), None)
+    if line is None:
+        kinds = ", ".join(str(b["kind"]) for b in bom)
+        raise RuleRefused(f"bom_kind: {kind!r} is not on the bill of materials of {serial} ({kinds})", rule="bom_kind")
+    numbers = [str(n) for n in line["part_numbers"]]  # type: ignore[attr-defined]
+    if part_number not in numbers:
+        raise RuleRefused(
+            f"bom_part_number: part number {part_number!r} does not qualify for {kind}; "
+            f"qualified: {', '.join(numbers)}",
+            rule="bom_part_number",
+        )
+    quantity = int(line["quantity"])  # type: ignore[call-overload]
+    if installed.get(kind, 0) >= quantity:
+        raise RuleRefused(
+            f"bom_quantity: {serial} already has all {quantity} {kind} parts of its bill of materials",
+            rule="bom_quantity",
+        )
+
+
+def next_position(kind: str, taken: set[str]) -> str:
+    n = 1
+    while f"{kind}-{n:03d}" in taken:
+        n += 1
+    return f"{kind}-{n:03d}"

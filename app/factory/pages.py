@@ -11,14 +11,15 @@ from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
 from litestar.plugins.htmx import ClientRefresh, HTMXRequest
 from litestar.response import Template
 
-from app.core.auth.domain import ALL_ROLES, STAFF, Principal
+from app.core.auth.domain import ALL_ROLES, STAFF, Principal, Role
 from app.core.auth.guards import page
 from app.core.db import Database
 from app.core.definitions import Lifecycle
-from app.core.errors import DomainError
+from app.core.errors import DomainError, NotFound
 from app.core.lifecycle import service as transitions
 from app.core.lifecycle.schemas import TransitionRequest
 from app.factory import service
+from app.factory.schemas import PartInstall
 from app.sites import service as sites
 
 PAGE_SIZE = 25
@@ -127,3 +128,97 @@ class ModulePages(Controller):
         except DomainError as exc:
             return Template(template_name="partials/feedback.html", context={"error": exc.detail, "status": exc.status})
         return ClientRefresh()
+
+
+class PartScanForm(msgspec.Struct):
+    module: str = ""
+    part_number: str = ""
+    serial: str = ""
+
+
+class StationPages(Controller):
+    """The floor: pick a station, scan a module, then scan its parts. Keyboard-wedge scanners type
+    the code and Enter, so every field submits on Enter and focus returns to the scan field."""
+
+    include_in_schema = False
+
+    @get("/stations", opt=page(Role.FLOOR, Role.ADMIN))
+    async def stations(self, db: NamedDependency[Database], principal: NamedDependency[Principal]) -> Template:
+        async with db.read() as uow:
+            factories = await service.list_factories(uow)
+        return Template(template_name="floor/stations.html", context={"principal": principal, "factories": factories})
+
+    @get("/stations/{code:str}", opt=page(Role.FLOOR, Role.ADMIN))
+    async def station(
+        self,
+        code: FromPath[str],
+        db: NamedDependency[Database],
+        lifecycle: NamedDependency[Lifecycle],
+        principal: NamedDependency[Principal],
+        module: FromQuery[str] = "",
+    ) -> Template:
+        context = await _station_context(db, lifecycle, code, module.strip().upper())
+        return Template(template_name="floor/station.html", context={**context, "principal": principal})
+
+    @post("/stations/{code:str}/scan", opt=page(Role.FLOOR, Role.ADMIN), status_code=200)
+    async def scan_part(
+        self,
+        code: FromPath[str],
+        data: URLEncodedBody[PartScanForm],
+        db: NamedDependency[Database],
+        lifecycle: NamedDependency[Lifecycle],
+        principal: NamedDependency[Principal],
+    ) -> Template:
+        """One part scan: install it, then show a big pass/fail line and the BOM progress."""
+        outcome: dict[str, Any]
+        kind = data.part_number.split("|", 1)[0]
+        part_number = data.part_number.split("|", 1)[-1]
+        try:
+            async with db.write() as uow:
+                part = await service.install_part(
+                    uow,
+                    data.module,
+                    PartInstall(serial=data.serial.strip(), kind=kind, part_number=part_number, station=code),
+                    principal,
+                )
+            outcome = {"ok": True, "text": f"Installed {part.kind} {part.serial} at {part.position}"}
+        except DomainError as exc:
+            outcome = {"ok": False, "text": exc.detail}
+        except msgspec.ValidationError as exc:
+            outcome = {"ok": False, "text": f"not a part serial: {exc}"}
+        context = await _station_context(db, lifecycle, code, data.module, selected=data.part_number)
+        return Template(template_name="floor/_scan.html", context={**context, "outcome": outcome})
+
+
+async def _station_context(
+    db: Database, lifecycle: Lifecycle, code: str, serial: str, selected: str = ""
+) -> dict[str, Any]:
+    async with db.read() as uow:
+        stations = await service.list_stations(uow, None, None)
+        station = next((s for s in stations if s.code == code), None)
+        if station is None:
+            raise NotFound(f"no station {code!r}", station=code)
+        context: dict[str, Any] = {
+            "station": station,
+            "serial": serial,
+            "module": None,
+            "error": "",
+            "selected": selected,
+        }
+        if serial:
+            try:
+                module = await service.get_module(uow, lifecycle, serial)
+                spec = await service.get_spec(uow, module.spec)
+                parts = await service.list_parts(uow, module=serial, kind=None, limit=500, offset=0)
+            except DomainError as exc:
+                context["error"] = exc.detail
+                return context
+            counts: dict[str, int] = {}
+            for p in parts.items:
+                counts[p.kind] = counts.get(p.kind, 0) + 1
+            context.update(
+                module=module,
+                state=lifecycle.state(module.state),
+                bom=[(line, counts.get(line.kind, 0)) for line in spec.bom],
+            )
+    return context

@@ -125,3 +125,11 @@ class FactoryRepository:
             select(Part.kind, func.count(Part.id)).where(Part.module_id == module_id).group_by(Part.kind)
         )
         return {kind: int(n) for kind, n in rows.all()}
+
+    async def part(self, serial: str) -> Part | None:
+        return await self.session.scalar(
+            select(Part).options(joinedload(Part.module)).where(Part.serial == serial).with_for_update(of=Part)
+        )
+
+    async def positions(self, module_id: int) -> set[str]:
+        return set(await self.session.scalars(select(Part.position).where(Part.module_id == module_id)))

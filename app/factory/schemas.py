@@ -122,3 +122,27 @@ class EventRead(msgspec.Struct):
     payload: dict[str, Any]
     prev_hash: str
     hash: str
+
+
+PartSerial = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{2,63}$")]
+
+
+class PartInstall(msgspec.Struct, forbid_unknown_fields=True):
+    """Install a serial-numbered part into a module (scan the module, then the part)."""
+
+    serial: PartSerial
+    kind: Annotated[str, msgspec.Meta(min_length=2, max_length=16)]
+    part_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    manufacturer: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    position: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    station: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+
+
+class PartRemove(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+    station: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+
+
+class PartReplace(msgspec.Struct, forbid_unknown_fields=True):
+    new: PartInstall
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]

@@ -22,7 +22,10 @@ from app.factory.schemas import (
     Location,
     ModuleCreate,
     ModuleRead,
+    PartInstall,
     PartRead,
+    PartRemove,
+    PartReplace,
     SpecCreate,
     SpecRead,
     StationRead,
@@ -230,3 +233,91 @@ async def list_parts(
 async def module_events(uow: UnitOfWork, serial: str) -> list[EventRead]:
     module = await load_module(uow, serial)
     return [msgspec.convert(e, EventRead, from_attributes=True) for e in await ledger.events_of(uow, module.id)]
+
+
+async def install_part(
+    uow: UnitOfWork, serial: str, data: PartInstall, actor: Principal, *, replacing: str | None = None
+) -> PartRead:
+    """A build step: scan the module, then the part. A part is in at most one module at a time."""
+    module = await load_module(uow, serial, for_update=True)
+    domain.check_build_state(serial, module.state)
+    repo = FactoryRepository(uow.session)
+    part = await repo.part(data.serial)
+    if part is not None and part.module_id is not None:
+        where = part.module.serial if part.module else "another module"
+        raise Conflict(
+            f"part {data.serial} is installed in {where} at {part.position or 'an unknown position'}; "
+            "remove it there first",
+            part=data.serial,
+            module=where,
+            position=part.position,
+        )
+    domain.check_part_fits(serial, module.spec.bom, await repo.part_counts(module.id), data.kind, data.part_number)
+    position = data.position or domain.next_position(data.kind, await repo.positions(module.id))
+    if position in await repo.positions(module.id):
+        raise Conflict(f"position {position} of {serial} is taken", position=position)
+    now = utcnow()
+    if part is None:
+        part = Part(serial=data.serial, kind=data.kind, part_number=data.part_number, manufacturer=data.manufacturer)
+        repo.add(part)
+    elif (part.kind, part.part_number) != (data.kind, data.part_number):
+        raise RuleRefused(
+            f"part_identity: {data.serial} is recorded as {part.kind} {part.part_number}, not {data.kind} "
+            f"{data.part_number}",
+            rule="part_identity",
+        )
+    part.module = module
+    part.position = position
+    part.installed_at = now
+    await uow.session.flush()
+    payload: dict[str, object] = {
+        "part": part.serial,
+        "kind": part.kind,
+        "part_number": part.part_number,
+        "position": position,
+    }
+    if replacing:
+        payload["replaces"] = replacing
+    await ledger.append(
+        uow,
+        module,
+        "factory.part_installed",
+        actor=actor.username,
+        role=actor.role,
+        payload=payload,
+        place=data.station or module.factory.code,
+        at=now,
+    )
+    return part_read(part)
+
+
+async def remove_part(uow: UnitOfWork, serial: str, part_serial: str, data: PartRemove, actor: Principal) -> PartRead:
+    module = await load_module(uow, serial, for_update=True)
+    domain.check_build_state(serial, module.state)
+    part = await FactoryRepository(uow.session).part(part_serial)
+    if part is None or part.module_id != module.id:
+        raise NotFound(f"part {part_serial} is not installed in {serial}", part=part_serial)
+    position = part.position
+    part.module = None
+    part.installed_at = None
+    await uow.session.flush()
+    await ledger.append(
+        uow,
+        module,
+        "factory.part_removed",
+        actor=actor.username,
+        role=actor.role,
+        payload={"part": part_serial, "kind": part.kind, "position": position, "reason": data.reason},
+        place=data.station or module.factory.code,
+    )
+    return part_read(part)
+
+
+async def replace_part(uow: UnitOfWork, serial: str, old_serial: str, data: PartReplace, actor: Principal) -> PartRead:
+    """Remove a part and install its replacement at the same position, in one transaction. A GPU
+    replaced in rework means a new burn-in: the guard only counts runs after the next start_burn_in."""
+    removed = await remove_part(
+        uow, serial, old_serial, PartRemove(reason=data.reason, station=data.new.station), actor
+    )
+    new = data.new if data.new.position else msgspec.structs.replace(data.new, position=removed.position)
+    return await install_part(uow, serial, new, actor, replacing=old_serial)

@@ -163,17 +163,17 @@ async def test_unknown_transition_and_bad_payloads(client: Client, admin: dict[s
 
 
 async def test_only_admin_may_waive(client: Client, admin: dict[str, str]) -> None:
-    module = await _module_in(client, admin, "burn_in")
-    floor = await bearer(client, "floor")
-    body = {"transition": "pass_burn_in", "waivers": {"burn_in_passed": "Evidence in legacy MES ticket 42"}}
+    module = await _module_in(client, admin, "commissioning")
+    floor = await bearer(client, "engineer")
+    body = {"transition": "start_validation", "waivers": {"checklist_signed": "Evidence in legacy MES ticket 42"}}
     url = f"/api/v1/modules/{module['serial']}/transitions"
     assert_problem(await client.post(url, json=body, headers=floor), 403, "only an admin")
-    short = {**body, "waivers": {"burn_in_passed": "ok"}}
+    short = {**body, "waivers": {"checklist_signed": "ok"}}
     assert_problem(await client.post(url, json=short, headers=admin), 400, "reason")
     done = await client.post(url, json=body, headers=admin)
     assert done.status_code == 200
     events = (await client.get(f"/api/v1/modules/{module['serial']}/events", headers=admin)).json()
-    assert events[-1]["payload"]["waived"] == {"burn_in_passed": "Evidence in legacy MES ticket 42"}
+    assert events[-1]["payload"]["waived"] == {"checklist_signed": "Evidence in legacy MES ticket 42"}
 
 
 async def test_idempotency_key_replay_appends_nothing(client: Client, admin: dict[str, str]) -> None:

@@ -208,3 +208,83 @@ def test_lifecycle_diagram(page: Page, base_url: str, tmp_path: Path) -> None:
         assert rect.get_attribute("fill") == state.color
         expect(diagram.locator(f'g.state[data-state="{state.id}"]')).to_contain_text(state.label)
     screenshot(page, tmp_path / "lifecycle.png")
+
+
+def _api(
+    base_url: str,
+    method: str,
+    path: str,
+    token: str | None = None,
+    body: bytes | None = None,
+    content_type: str = "application/json",
+) -> dict:
+    import json
+    import urllib.request
+
+    headers = {"Content-Type": content_type}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(base_url + path, data=body, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def _token(base_url: str, username: str) -> str:
+    import json
+
+    body = json.dumps({"username": username, "password": "demo"}).encode()
+    return str(_api(base_url, "POST", "/api/v1/auth/token", body=body)["access_token"])
+
+
+def test_station_scan_installs_parts(page: Page, base_url: str, tmp_path: Path) -> None:
+    login(page, base_url, "floor")
+    page.get_by_role("link", name="Stations").click()
+    page.locator("a[href$='-ASM-01']").first.click()
+    token = _token(base_url, "floor")
+    serial = _api(base_url, "GET", "/api/v1/modules?state=assembling&limit=1", token)["items"][0]["serial"]
+    page.get_by_label("Module serial").fill(serial)
+    page.get_by_label("Module serial").press("Enter")  # a keyboard-wedge scanner ends with Enter
+    bom = page.get_by_test_id("bom")
+    expect(bom).to_be_visible()
+    part_serial = f"SCAN-{serial}-0001"
+    page.get_by_label("Part serial").fill(part_serial)
+    page.get_by_label("Part serial").press("Enter")
+    outcome = page.get_by_test_id("scan-outcome")
+    expect(outcome).to_contain_text("Installed")
+    expect(outcome).to_contain_text(part_serial)
+    expect(outcome).to_have_class(re.compile("scan-ok"))
+    expect(page.get_by_label("Part serial")).to_be_focused()  # ready for the next scan
+    screenshot(page, tmp_path / "station-ok.png")
+    page.get_by_label("Part serial").fill(part_serial)  # the same part again: it is in this module now
+    page.get_by_label("Part serial").press("Enter")
+    expect(outcome).to_have_class(re.compile("scan-bad"))
+    expect(outcome).to_contain_text(f"is installed in {serial}")
+    screenshot(page, tmp_path / "station-bad.png")
+
+
+def test_burn_in_run_page_shows_gpus_and_verdict(page: Page, base_url: str, tmp_path: Path) -> None:
+    token = _token(base_url, "floor")
+    serial = _api(base_url, "GET", "/api/v1/modules?state=burn_in&limit=1", token)["items"][0]["serial"]
+    run = _api(base_url, "POST", f"/api/v1/modules/{serial}/burn-in-runs", token, b"{}")["id"]
+    lines = ["timestamp, index, uuid, temperature.gpu, power.draw [W], clocks.sm [MHz], utilization.gpu [%]"]
+    for s in range(60):
+        for g in range(2):
+            lines.append(
+                f"2026/11/20 10:00:{s:02d}.000, {g}, GPU-{g:08x}-aaaa-bbbb-cccc-{g:012x}, 6{g}, 690.00 W, "
+                f"1980 MHz, 100 %"
+            )
+    _api(
+        base_url, "POST", f"/api/v1/burn-in-runs/{run}/telemetry", token, ("\n".join(lines) + "\n").encode(), "text/csv"
+    )
+    login(page, base_url, "floor")
+    page.goto(f"{base_url}/burn-in-runs/{run}")
+    expect(page.get_by_test_id("verdict")).to_have_text("RUNNING")
+    expect(page.get_by_test_id("gpus").locator("tbody tr")).to_have_count(2)
+    screenshot(page, tmp_path / "run-running.png")
+    verdict = _api(base_url, "POST", f"/api/v1/burn-in-runs/{run}/finish", token)
+    assert verdict["verdict"] == "fail"  # one minute of telemetry is no 4 h soak
+    page.reload()
+    expect(page.get_by_test_id("verdict")).to_have_text("FAIL")
+    expect(page.get_by_test_id("reasons")).to_contain_text("soak 0:00:59 < minimum 4:00:00")
+    expect(page.get_by_role("link", name="Report (PDF)")).to_be_visible()
+    screenshot(page, tmp_path / "run-finished.png")

@@ -133,6 +133,9 @@ def test_absent_areas_refuse_and_say_so() -> None:
         outcome = guard.check(facts)
         if name == "bom_complete":
             assert outcome.ok
+        elif name == "burn_in_passed":
+            assert not outcome.ok
+            assert "no finished burn-in run" in outcome.reason
         else:
             assert not outcome.ok
             assert "not available yet" in outcome.reason

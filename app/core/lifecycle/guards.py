@@ -16,7 +16,7 @@ class GuardFacts(msgspec.Struct, frozen=True, kw_only=True):
     serial: str
     bom: dict[str, int] = {}  # part kind -> quantity the spec's bill of materials needs
     installed: dict[str, int] = {}  # part kind -> parts installed now
-    burn_in_verdict: str | None = None  # "pass" / "fail" of the latest finished run; None: area absent
+    burn_in_verdict: str | None = None  # "pass" / "fail" of the latest finished run since entering burn-in
     manifest_issued: bool | None = None
     export_cleared: bool | None = None
     checklist_signed: bool | None = None
@@ -55,7 +55,7 @@ def bom_complete(facts: GuardFacts) -> GuardOutcome:
 
 def burn_in_passed(facts: GuardFacts) -> GuardOutcome:
     if facts.burn_in_verdict is None:
-        return _absent("burn-in", facts.serial, "finished burn-in run")
+        return GuardOutcome(False, f"no finished burn-in run of {facts.serial} since it entered burn-in")
     if facts.burn_in_verdict != "pass":
         return GuardOutcome(False, f"the latest burn-in run of {facts.serial} did not pass")
     return GuardOutcome(True)
@@ -76,7 +76,8 @@ GUARDS: dict[str, Guard] = {
     g.name: g
     for g in (
         Guard("bom_complete", bom_complete, "factory", waivable=False),
-        Guard("burn_in_passed", burn_in_passed, "burn-in", waivable=True),
+        # Never waived: a module leaves the factory only with a passing run on record.
+        Guard("burn_in_passed", burn_in_passed, "burn-in", waivable=False),
         Guard(
             "manifest_issued",
             _flag("manifest_issued", "shipments", "shipping manifest", "no manifest issued for {serial}"),

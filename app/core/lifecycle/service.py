@@ -28,9 +28,13 @@ from app.sites.models import Site
 
 async def guard_facts(uow: UnitOfWork, module: Module) -> GuardFacts:
     """Gather what the guards look at. Areas that do not exist yet leave their facts as None."""
+    from app.burnin.service import burn_in_verdict  # the burn-in area owns that fact
+
     bom = {line["kind"]: int(line["quantity"]) for line in module.spec.bom}
     installed = await FactoryRepository(uow.session).part_counts(module.id)
-    return GuardFacts(serial=module.serial, bom=bom, installed=installed)
+    return GuardFacts(
+        serial=module.serial, bom=bom, installed=installed, burn_in_verdict=await burn_in_verdict(uow, module.id)
+    )
 
 
 def with_evidence(facts: GuardFacts, evidence: Mapping[str, str]) -> GuardFacts:
