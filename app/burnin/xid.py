@@ -80,7 +80,7 @@ def _pci(raw: bytes) -> str:
     match = _PCI.fullmatch(text)
     if match is None:
         return text
-    return f"PCI:{match['domain']}:{match['bus']}:{match['device']}".lower().replace("pci:", "PCI:")
+    return "PCI:" + ":".join(match[part].lower() for part in ("domain", "bus", "device"))
 
 
 def _blocks(stream: BinaryIO) -> Iterator[bytes]:

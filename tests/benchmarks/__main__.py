@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.benchmarks import bench_ledger, bench_transitions
+from tests.benchmarks import bench_ledger, bench_telemetry, bench_transitions
 from tests.benchmarks.common import table
 
 
@@ -50,6 +50,9 @@ def main() -> None:
         url, _ = _fresh(base, "transitions")
         settings = load_settings(environ={**os.environ, "AFM_DATABASE_URL": url})
         results.append(bench_transitions.run(settings, args.requests))
+        print("burn-in telemetry benchmark…", file=sys.stderr)
+        results.append(bench_telemetry.run(base))
+        results.append(bench_telemetry.run_upload_to_verdict(url, base / "var", base))
         print("ledger benchmark…", file=sys.stderr)
         url, db_file = _fresh(base, "ledger")
         results.append(bench_ledger.run(url, db_file, args.events))

@@ -503,3 +503,16 @@ def test_stream_position_is_respected() -> None:
     stream = io.BytesIO(b"junk before\n" + data)
     stream.readline()
     same(summarise_nvidia_smi(stream), summarise_nvidia_smi(data))
+
+
+def test_serials_keep_their_leading_zeros() -> None:
+    data = csv_of(row("01.000", 0).replace("1650000000000", "0323118012345"), row("02.000", 0))
+    assert summarise_nvidia_smi(data).gpus[0].serial == "0323118012345"
+
+
+def test_a_gpu_first_seen_deep_in_the_capture() -> None:
+    rows = [row(f"{i // 60:02d}.{i % 60:03d}", 0) for i in range(2000)] + [row("59.000", 7)]
+    s = summarise_nvidia_smi(csv_of(*rows), chunk_rows=300)
+    assert s.gpus[7].serial == "1650000000007"
+    assert s.gpus[7].uuid == "GPU-00000007-0000-0000-0000-000000000000"
+    assert s.gpus[7].samples == 1
