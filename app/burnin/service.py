@@ -6,7 +6,6 @@ run's merged summary, the ledger event and the verdict are each written in one t
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from app.burnin.domain import dump_summary, load_summary
 from app.burnin.models import BurnInRun
 from app.burnin.repository import BurnInRepository
 from app.burnin.schemas import GpuResult, RunCreated, RunRead, UploadReceipt, VerdictRead
+from app.burnin.streaming import Tee
 from app.burnin.telemetry import TelemetrySummary, summarise_nvidia_smi
 from app.burnin.xid import XidEvent, parse_xid
 from app.core.auth.domain import Principal
@@ -90,14 +90,19 @@ async def _check_running(db: Database, run_id: int) -> None:
 async def record_telemetry(
     db: Database, store: FileStore, run_id: int, chunks: AsyncIterator[bytes], actor: Principal, *, max_bytes: int
 ) -> UploadReceipt:
-    """Stream an nvidia-smi CSV to the file store, summarise it, merge it into the run."""
+    """Stream an nvidia-smi CSV to the file store and summarise it as it arrives; merge it into the run."""
     await _check_running(db, run_id)
-    stored = await store.save_stream(chunks, max_bytes=max_bytes)
+    async with db.read() as uow:
+        run = await BurnInRepository(uow.session).run(run_id)
+        start = load_summary(run.summary).start if run and run.summary else None
+    tee = Tee(lambda stream: summarise_nvidia_smi(stream, start=start))
     try:
-        async with db.read() as uow:
-            run = await BurnInRepository(uow.session).run(run_id)
-            start = load_summary(run.summary).start if run and run.summary else None
-        summary = await asyncio.to_thread(_summarise_file, stored.path, start)
+        stored = await store.save_stream(tee.through(chunks), max_bytes=max_bytes)
+    except BaseException:
+        await tee.abandon()
+        raise
+    try:
+        summary = await tee.result
         async with db.write() as uow:
             run = await _running(uow, run_id)
             merged = summary

@@ -224,3 +224,20 @@ async def test_report_pdf_reads_back(client: Client) -> None:
     for gpu in verdict["gpus"]:
         for reason in gpu["reasons"]:
             assert " ".join(reason.split()) in text, reason
+
+
+async def test_oversized_upload_is_refused_and_nothing_kept(demo_url: str, tmp_path: Path) -> None:
+    app = create_app(make_settings(demo_url, tmp_path, max_upload_bytes=64 * 1024))
+    async with AsyncTestClient(app=app) as client:
+        floor = await bearer(client, "floor")
+        module = await _assembled(client, floor)
+        run = await _start(client, floor, module["serial"])
+        big = telemetry(module["gpus"], 200)
+        assert len(big) > 64 * 1024
+        assert_problem(await _csv(client, floor, run, big), 413, "exceeds")
+        read = (await client.get(f"/api/v1/burn-in-runs/{run}", headers=floor)).json()
+        assert read["telemetry_rows"] == 0
+        store = tmp_path / "var" / "files"
+        assert not [p for p in store.rglob("*") if p.is_file()] if store.exists() else True
+        # The run still takes a proper upload afterwards.
+        assert (await _csv(client, floor, run, telemetry(2, 3))).status_code == 201
