@@ -22,8 +22,9 @@ from litestar.template.config import TemplateConfig
 
 from app import __version__
 from app.burnin.api import BurnInController
-from app.burnin.domain import AcceptanceRules, load_rules
+from app.burnin.domain import AcceptanceRules
 from app.burnin.pages import BurnInPages
+from app.burnin.rules import load_rules
 from app.core.auth.api import AuthController, UserController
 from app.core.auth.domain import Principal
 from app.core.auth.guards import PUBLIC, access_guard, current_principal

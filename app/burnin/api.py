@@ -45,8 +45,6 @@ class BurnInController(Controller):
         async with db.read() as uow:
             module = await load_module(uow, serial)
             runs = await BurnInRepository(uow.session).runs_of(module.id)
-            for run in runs:
-                run.module = module
             return [service.run_read(r) for r in runs]
 
     @get("/burn-in-runs/{run_id:int}", opt=allow(*ALL_ROLES), operation_id="GetBurnInRun")

@@ -6,9 +6,7 @@ verdict carries the version of the rules it was judged by.
 
 from __future__ import annotations
 
-import functools
 import statistics
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -16,10 +14,8 @@ import msgspec
 from app.burnin.dcgm import DcgmResult
 from app.burnin.telemetry import GpuSummary, TelemetrySummary
 from app.burnin.xid import XidEvent
-from app.core.config import PROJECT_ROOT
 from app.core.definitions import DefinitionError, schema_fault
 
-RULES_FILE = PROJECT_ROOT / "workflows" / "burn-in-acceptance.toml"
 Share = msgspec.Meta(ge=0, le=1)
 
 
@@ -74,11 +70,6 @@ def decode_rules(text: bytes, source: str) -> AcceptanceRules:
         return msgspec.toml.decode(text, type=AcceptanceRules)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise DefinitionError([schema_fault(source, text.decode("utf-8", "replace"), exc)]) from exc
-
-
-@functools.cache
-def load_rules(path: Path = RULES_FILE) -> AcceptanceRules:
-    return decode_rules(path.read_bytes(), str(path.name))
 
 
 class GpuVerdict(msgspec.Struct, frozen=True):

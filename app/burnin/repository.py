@@ -37,11 +37,13 @@ class BurnInRepository:
         )
 
     async def runs_of(self, module_id: int) -> list[BurnInRun]:
-        return list(
-            await self.session.scalars(
-                select(BurnInRun).where(BurnInRun.module_id == module_id).order_by(BurnInRun.id.desc())
-            )
+        query = (
+            select(BurnInRun)
+            .options(joinedload(BurnInRun.module))
+            .where(BurnInRun.module_id == module_id)
+            .order_by(BurnInRun.id.desc())
         )
+        return list(await self.session.scalars(query))
 
     async def entered_burn_in_at(self, module_id: int) -> dt.datetime | None:
         """When the module last started burn-in: runs before that belong to an earlier build."""

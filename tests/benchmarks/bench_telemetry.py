@@ -130,7 +130,7 @@ def run_upload_to_verdict(db_url: str, var_dir: Path, tmp_dir: Path) -> Result:
     import pandas as pd
 
     from app.burnin import service
-    from app.burnin.domain import load_rules
+    from app.burnin.rules import load_rules
     from app.core.auth.domain import Principal
     from app.core.db import Database
     from app.core.definitions import load_lifecycle

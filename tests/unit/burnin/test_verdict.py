@@ -9,12 +9,13 @@ import pytest
 
 from app.burnin import domain
 from app.burnin.dcgm import parse_dcgm
+from app.burnin.rules import load_rules
 from app.burnin.telemetry import TelemetrySummary, summarise_nvidia_smi
 from app.burnin.xid import parse_xid
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "telemetry"
 # The shipped rules, with a soak short enough for these 2-10 minute captures.
-RULES = msgspec.structs.replace(domain.load_rules(), min_soak_s=60.0, min_dcgm_level=0, version="fixture-rules")
+RULES = msgspec.structs.replace(load_rules(), min_soak_s=60.0, min_dcgm_level=0, version="fixture-rules")
 
 
 def summary(*names: str) -> TelemetrySummary:
@@ -75,7 +76,7 @@ def test_ecc_and_xid_79_fail() -> None:
 
 
 def test_short_run_fails_on_soak() -> None:
-    verdict = domain.judge(summary("short_run_90s.csv"), None, [], domain.load_rules(), expected_gpus=8)
+    verdict = domain.judge(summary("short_run_90s.csv"), None, [], load_rules(), expected_gpus=8)
     assert verdict.verdict == "fail"
     assert verdict.reasons[0] == "soak 0:01:30 < minimum 4:00:00"
     assert "no DCGM diagnostics recorded (level 3 required)" in verdict.reasons
@@ -104,7 +105,7 @@ def test_no_telemetry_is_a_fail() -> None:
 
 
 def test_the_rules_file_is_valid_and_versioned() -> None:
-    rules = domain.load_rules()
+    rules = load_rules()
     assert rules.version == "2026.11-1"
     assert 79 in rules.xid.fail
     assert rules.performance.fail_below < rules.performance.warn_below
