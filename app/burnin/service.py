@@ -7,7 +7,6 @@ run's merged summary, the ledger event and the verdict are each written in one t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -19,7 +18,7 @@ from app.burnin.models import BurnInRun
 from app.burnin.repository import BurnInRepository
 from app.burnin.schemas import GpuResult, RunCreated, RunRead, UploadReceipt, VerdictRead
 from app.burnin.streaming import Tee
-from app.burnin.telemetry import TelemetrySummary, summarise_nvidia_smi
+from app.burnin.telemetry import summarise_nvidia_smi
 from app.burnin.xid import XidEvent, parse_xid
 from app.core.auth.domain import Principal
 from app.core.db import Database, UnitOfWork, utcnow
@@ -69,8 +68,9 @@ async def start_run(
     return RunCreated(id=run.id, module=serial, state=module.state)
 
 
-async def _running(uow: UnitOfWork, run_id: int) -> BurnInRun:
-    run = await BurnInRepository(uow.session).run(run_id, for_update=True)
+async def _running(uow: UnitOfWork, run_id: int, *, for_update: bool = True) -> BurnInRun:
+    """The run, which must still be running to take evidence."""
+    run = await BurnInRepository(uow.session).run(run_id, for_update=for_update)
     if run is None:
         raise NotFound(f"no burn-in run {run_id}", run=run_id)
     if run.status != "running":
@@ -78,23 +78,18 @@ async def _running(uow: UnitOfWork, run_id: int) -> BurnInRun:
     return run
 
 
-async def _check_running(db: Database, run_id: int) -> None:
+async def _check_running(db: Database, run_id: int) -> BurnInRun:
+    """Refuse before reading an upload when the run cannot take it."""
     async with db.read() as uow:
-        run = await BurnInRepository(uow.session).run(run_id)
-        if run is None:
-            raise NotFound(f"no burn-in run {run_id}", run=run_id)
-        if run.status != "running":
-            raise Conflict(f"burn-in run {run_id} is {run.status}; evidence can only be added while it runs")
+        return await _running(uow, run_id, for_update=False)
 
 
 async def record_telemetry(
     db: Database, store: FileStore, run_id: int, chunks: AsyncIterator[bytes], actor: Principal, *, max_bytes: int
 ) -> UploadReceipt:
     """Stream an nvidia-smi CSV to the file store and summarise it as it arrives; merge it into the run."""
-    await _check_running(db, run_id)
-    async with db.read() as uow:
-        run = await BurnInRepository(uow.session).run(run_id)
-        start = load_summary(run.summary).start if run and run.summary else None
+    run = await _check_running(db, run_id)
+    start = load_summary(run.summary).start if run.summary else None
     tee = Tee(lambda stream: summarise_nvidia_smi(stream, start=start))
     try:
         stored = await store.save_stream(tee.through(chunks), max_bytes=max_bytes)
@@ -118,11 +113,6 @@ async def record_telemetry(
         store.discard(stored)  # a refused file leaves nothing behind
         raise
     return UploadReceipt(run=run_id, kind="telemetry", rows=summary.rows, sha256=stored.sha256, bytes=stored.size)
-
-
-def _summarise_file(path: str, start: Any) -> TelemetrySummary:
-    with Path(path).open("rb") as fh:
-        return summarise_nvidia_smi(fh, start=start)
 
 
 async def record_dcgm(db: Database, store: FileStore, run_id: int, body: bytes, actor: Principal) -> UploadReceipt:
