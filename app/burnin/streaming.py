@@ -19,7 +19,7 @@ class _QueueRaw(io.RawIOBase):
 
     def __init__(self, feed: queue.Queue[bytes]) -> None:
         self.feed = feed
-        self.pending = b""
+        self.pending = memoryview(b"")
         self.finished = False
 
     def readable(self) -> bool:
@@ -31,10 +31,10 @@ class _QueueRaw(io.RawIOBase):
             if block is _END or not block:
                 self.finished = True
             else:
-                self.pending = block
+                self.pending = memoryview(block)
         n = min(len(buffer), len(self.pending))
         buffer[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
+        self.pending = self.pending[n:]  # a view: no copy of the rest of the block
         return n
 
 
@@ -61,9 +61,15 @@ class Tee:
                 self.result.result()
                 return
             if chunk:
-                await asyncio.to_thread(self._put, bytes(chunk))
+                await self._feed(bytes(chunk))
             yield chunk
-        await asyncio.to_thread(self._put, _END)
+        await self._feed(_END)
+
+    async def _feed(self, block: bytes) -> None:
+        try:
+            self.feed.put_nowait(block)  # the usual case: the parser keeps up, no thread hop needed
+        except queue.Full:
+            await asyncio.to_thread(self._put, block)
 
     async def abandon(self) -> None:
         """The upload failed (too large, client gone): end the parser's input, ignore its outcome."""

@@ -34,11 +34,18 @@ def _fresh(base: Path, name: str) -> tuple[str, Path]:
     return url, db_file
 
 
+BENCHMARKS = ("transitions", "telemetry", "ledger")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=int(os.environ.get("AFM_BENCH_EVENTS", 1_000_000)))
     parser.add_argument("--requests", type=int, default=int(os.environ.get("AFM_BENCH_REQUESTS", 2000)))
+    parser.add_argument(
+        "--only", action="append", choices=BENCHMARKS, help="run only these benchmarks (repeatable); default: all"
+    )
     args = parser.parse_args()
+    chosen = set(args.only or BENCHMARKS)
     base = Path(tempfile.mkdtemp(prefix="afm-bench-"))
     os.environ["AFM_VAR_DIR"] = str(base / "var")
     os.environ.setdefault("AFM_LOG_LEVEL", "warning")
@@ -46,16 +53,19 @@ def main() -> None:
 
     try:
         results = []
-        print("transitions benchmark…", file=sys.stderr)
-        url, _ = _fresh(base, "transitions")
-        settings = load_settings(environ={**os.environ, "AFM_DATABASE_URL": url})
-        results.append(bench_transitions.run(settings, args.requests))
-        print("burn-in telemetry benchmark…", file=sys.stderr)
-        results.append(bench_telemetry.run(base))
-        results.append(bench_telemetry.run_upload_to_verdict(url, base / "var", base))
-        print("ledger benchmark…", file=sys.stderr)
-        url, db_file = _fresh(base, "ledger")
-        results.append(bench_ledger.run(url, db_file, args.events))
+        url, _ = _fresh(base, "demo")
+        if "transitions" in chosen:
+            print("transitions benchmark…", file=sys.stderr)
+            settings = load_settings(environ={**os.environ, "AFM_DATABASE_URL": url})
+            results.append(bench_transitions.run(settings, args.requests))
+        if "telemetry" in chosen:
+            print("burn-in telemetry benchmark…", file=sys.stderr)
+            results.append(bench_telemetry.run(base))
+            results.append(bench_telemetry.run_upload_to_verdict(url, base / "var", base))
+        if "ledger" in chosen:
+            print("ledger benchmark…", file=sys.stderr)
+            url, db_file = _fresh(base, "ledger")
+            results.append(bench_ledger.run(url, db_file, args.events))
         print()
         print(table(results))
     finally:

@@ -142,12 +142,10 @@ def run_upload_to_verdict(db_url: str, var_dir: Path, tmp_dir: Path) -> Result:
     floor = Principal(user_id=2, username="floor", roles=("floor",), via="api")
     lifecycle = load_lifecycle()
 
-    async def upload_and_judge() -> float:
+    async def upload_and_judge(serial: str) -> float:
         db = Database(db_url, pool_size=2)
         store = FileStore(var_dir / "files")
         try:
-            async with db.read() as uow:
-                serial = (await factory.list_modules(uow, lifecycle, state="assembled", limit=1)).items[0].serial
             async with db.write() as uow:
                 run = await service.start_run(uow, lifecycle, serial, floor, None)
 
@@ -162,12 +160,23 @@ def run_upload_to_verdict(db_url: str, var_dir: Path, tmp_dir: Path) -> Result:
                 await service.finish_run(uow, lifecycle, run.id, floor, load_rules())
             elapsed = time.perf_counter() - start
             assert receipt.rows == rows
+            store.path_for(receipt.sha256).unlink()  # so the next upload stores the same bytes anew
             return elapsed
         finally:
             await db.dispose()
 
+    async def assembled() -> list[str]:
+        db = Database(db_url, pool_size=1)
+        try:
+            async with db.read() as uow:
+                page = await factory.list_modules(uow, lifecycle, state="assembled", limit=3)
+                return [m.serial for m in page.items]
+        finally:
+            await db.dispose()
+
+    # The same treatment for both sides: the best of a few runs (one module per upload, as in the factory).
     baseline = min(_timed_read_csv(pd, path) for _ in range(3))
-    elapsed = asyncio.run(upload_and_judge())
+    elapsed = min(asyncio.run(upload_and_judge(serial)) for serial in asyncio.run(assembled()))
     print(f"upload to verdict {elapsed:.2f} s vs pandas.read_csv {baseline:.2f} s", file=sys.stderr)
     path.unlink()
     return Result(
