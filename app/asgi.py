@@ -39,7 +39,10 @@ from app.core.observability import RequestIdMiddleware, configure_logging
 from app.core.problems import EXCEPTION_HANDLERS
 from app.factory.api import BuildStepController, FactoryController, ModuleController, SpecController
 from app.factory.pages import ModulePages, StationPages
+from app.logistics.api import CrateController
 from app.sites.api import SiteController
+from app.tags.api import ResolverController, ScanController, TagController
+from app.tags.service import TagSetup
 from app.web.pages import LifecyclePages, SessionPages
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -78,6 +81,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     def _store() -> FileStore:
         return store
 
+    tag_setup = TagSetup.from_settings(settings)
+
+    def _tag_setup() -> TagSetup:
+        return tag_setup
+
     def _db(request: ASGIConnection[Any, Any, Any, Any]) -> Database:
         return request.app.state.db  # type: ignore[no-any-return]
 
@@ -97,6 +105,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             AuditController,
             TransitionController,
             BurnInController,
+            ScanController,
+            TagController,
+            CrateController,
+            ResolverController,
             SessionPages,
             LifecyclePages,
             ModulePages,
@@ -113,6 +125,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             "principal": Provide(_principal, sync_to_thread=False),
             "burn_in_rules": Provide(_rules, sync_to_thread=False),
             "store": Provide(_store, sync_to_thread=False),
+            "tag_setup": Provide(_tag_setup, sync_to_thread=False),
         },
         guards=[access_guard],
         middleware=[RequestIdMiddleware, prometheus.middleware],

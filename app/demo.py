@@ -49,6 +49,7 @@ class StationDef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     code: Code
     name: str
     kind: Literal["receiving", "assembly", "burn_in", "inspection", "packing"]
+    scan_action: str = ""  # a lifecycle transition a scan at this station takes
 
 
 class FactoryDef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -203,7 +204,11 @@ async def load(
                 repo.add(factory)
                 await uow.session.flush()
                 for s in f.stations:
-                    repo.add(Station(code=s.code, name=s.name, kind=s.kind, factory_id=factory.id))
+                    repo.add(
+                        Station(
+                            code=s.code, name=s.name, kind=s.kind, factory_id=factory.id, scan_action=s.scan_action
+                        )
+                    )
                     report.stations += 1
                 report.factories += 1
             factories[f.code] = factory

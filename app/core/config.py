@@ -6,6 +6,7 @@ environment or from a file generated on first use under var/ with 0600 permissio
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tomllib
@@ -38,12 +39,24 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     max_body_bytes: Positive = 10 * 1024 * 1024
     max_upload_bytes: Positive = 4 * 1024**3  # streamed evidence uploads (telemetry), kept on disk
     burn_in_rules: str = ""  # acceptance rules file; default workflows/burn-in-acceptance.toml
+    max_photo_bytes: Positive = 8 * 1024 * 1024  # a phone camera's JPEG; decoded in memory, never kept
+    # Tags: GS1 Digital Link URIs under this resolver (default: this server), GIAIs under this prefix.
+    tag_resolver: str = ""
+    tag_resolvers_accepted: list[str] = []  # earlier resolver addresses whose printed tags still scan
+    gs1_company_prefix: Annotated[str, msgspec.Meta(pattern=r"^\d{6,12}$")] = "0614141"  # GS1's example prefix
     secret_key: str = ""
-    tag_key: str = ""
+    tag_key: str = ""  # the secret new tags are signed with …
+    tag_key_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9]{0,7}$")] = "K1"  # … and its id
+    tag_old_keys: dict[str, str] = {}  # earlier keys by id: their tags still verify
+    tag_keys_retired: list[str] = []  # key ids whose tags are refused (lost or leaked keys)
 
     @property
     def var_path(self) -> Path:
         return Path(self.var_dir)
+
+    @property
+    def resolver(self) -> str:
+        return self.tag_resolver or f"http://{self.host}:{self.port}"
 
     @property
     def is_sqlite(self) -> bool:
@@ -56,6 +69,7 @@ class ConfigError(Exception):
 
 _FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
 _SECRETS_FILE = "secrets.toml"
+_SECRET_FIELDS = ("secret_key", "tag_key", "tag_key_id", "tag_old_keys", "tag_keys_retired")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -70,16 +84,22 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
+_LIST_FIELDS = ("tag_resolvers_accepted", "tag_keys_retired")
+
+
 def _from_env(environ: dict[str, str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for name in _FIELDS:
         key = f"AFM_{name.upper()}"
         if key in environ:
-            found[name] = environ[key]
+            value: Any = environ[key]
+            if name in _LIST_FIELDS:
+                value = [item.strip() for item in value.split(",") if item.strip()]
+            found[name] = value
     return found
 
 
-def _ensure_secrets(var_dir: Path) -> dict[str, str]:
+def _ensure_secrets(var_dir: Path) -> dict[str, Any]:
     """Load or create var/secrets.toml (0600) holding the signing keys."""
     path = var_dir / _SECRETS_FILE
     if path.exists():
@@ -87,7 +107,7 @@ def _ensure_secrets(var_dir: Path) -> dict[str, str]:
         if mode & 0o077:
             raise ConfigError(f"{path}: permissions {oct(mode)} are too open; run: chmod 600 {path}")
         data = _read_toml(path)
-        return {k: str(v) for k, v in data.items() if k in ("secret_key", "tag_key")}
+        return {k: v for k, v in data.items() if k in _SECRET_FIELDS}
     var_dir.mkdir(parents=True, exist_ok=True)
     values = {"secret_key": secrets.token_urlsafe(48), "tag_key": secrets.token_urlsafe(48)}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -125,9 +145,67 @@ def load_settings(environ: dict[str, str] | None = None, config_file: Path | Non
         settings = msgspec.structs.replace(settings, database_url=f"sqlite+aiosqlite:///{db_file}")
     if not settings.secret_key or not settings.tag_key:
         stored = _ensure_secrets(Path(settings.var_dir))
-        settings = msgspec.structs.replace(
-            settings,
-            secret_key=settings.secret_key or stored["secret_key"],
-            tag_key=settings.tag_key or stored["tag_key"],
-        )
+        # The tag key ring comes from the secrets file as a whole unless the environment names the key.
+        ring = {k: stored[k] for k in _SECRET_FIELDS[2:] if k in stored and k not in sources}
+        if settings.tag_key:
+            ring = {}
+        try:
+            settings = msgspec.convert(
+                {
+                    **msgspec.structs.asdict(settings),
+                    **ring,
+                    "secret_key": settings.secret_key or stored["secret_key"],
+                    "tag_key": settings.tag_key or stored["tag_key"],
+                },
+                Settings,
+            )
+        except (msgspec.ValidationError, KeyError) as exc:
+            raise ConfigError(f"{Path(settings.var_dir) / _SECRETS_FILE}: {exc}") from exc
     return settings
+
+
+def rotate_tag_key(var_dir: Path) -> tuple[str, str]:
+    """A new active tag signing key in var/secrets.toml; the old one stays to verify printed tags.
+    Returns (old id, new id)."""
+    stored = _ensure_secrets(var_dir)
+    old_id = str(stored.get("tag_key_id", "K1"))
+    old_keys = {str(k): str(v) for k, v in dict(stored.get("tag_old_keys", {})).items()}
+    old_keys[old_id] = str(stored["tag_key"])
+    taken = {*old_keys, old_id}
+    number = 1 + max((int(k[1:]) for k in taken if k[:1] == "K" and k[1:].isdigit()), default=0)
+    new_id = f"K{number}"
+    _write_secrets(
+        var_dir,
+        {**stored, "tag_key": secrets.token_urlsafe(48), "tag_key_id": new_id, "tag_old_keys": old_keys},
+    )
+    return old_id, new_id
+
+
+def retire_tag_key(var_dir: Path, key_id: str) -> None:
+    """Refuse every tag signed with `key_id` from now on (a leaked or lost key)."""
+    stored = _ensure_secrets(var_dir)
+    if key_id == stored.get("tag_key_id", "K1"):
+        raise ConfigError(f"{key_id} is the active tag key; rotate to a new key first (afm tags rotate-key)")
+    if key_id not in dict(stored.get("tag_old_keys", {})):
+        raise ConfigError(f"no earlier tag key {key_id} in {var_dir / _SECRETS_FILE}")
+    retired = sorted({*map(str, stored.get("tag_keys_retired", [])), key_id})
+    _write_secrets(var_dir, {**stored, "tag_keys_retired": retired})
+
+
+def _write_secrets(var_dir: Path, values: dict[str, Any]) -> None:
+    """Replace var/secrets.toml atomically, 0600 from the first byte."""
+    path = var_dir / _SECRETS_FILE
+    temp = path.with_suffix(".tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# generated by afm; keep private, never commit\n")
+        for key in ("secret_key", "tag_key", "tag_key_id"):
+            if key in values:
+                fh.write(f'{key} = "{values[key]}"\n')
+        if values.get("tag_keys_retired"):
+            fh.write(f"tag_keys_retired = {json.dumps([str(k) for k in values['tag_keys_retired']])}\n")
+        if values.get("tag_old_keys"):
+            fh.write("\n[tag_old_keys]\n")
+            for key_id, secret in sorted(values["tag_old_keys"].items()):
+                fh.write(f'{key_id} = "{secret}"\n')
+    temp.replace(path)

@@ -83,7 +83,9 @@ def import_all_models() -> None:
     import app.core.idempotency
     import app.core.ledger.models
     import app.factory.models
-    import app.sites.models  # noqa: F401
+    import app.logistics.models
+    import app.sites.models
+    import app.tags.models  # noqa: F401
 
 
 def _json_text(value: Any) -> str:

@@ -60,6 +60,8 @@ class Station(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))
     factory_id: Mapped[int] = mapped_column(ForeignKey("factories.id", ondelete="RESTRICT"), index=True)
+    # The lifecycle transition a scan here takes when the scan names none ("" = just record the scan).
+    scan_action: Mapped[str] = mapped_column(String(64), default="")
 
     factory: Mapped[Factory] = relationship(back_populates="stations", lazy="raise")
 

@@ -1,0 +1,1 @@
+"""Logistics: returnable crates now; shipments, legs and custody with the shipping work."""
