@@ -42,6 +42,7 @@ from app.factory.pages import ModulePages, StationPages
 from app.logistics.api import CrateController
 from app.sites.api import SiteController
 from app.tags.api import ResolverController, ScanController, TagController
+from app.tags.pages import ScanPages
 from app.tags.service import TagSetup
 from app.web.pages import LifecyclePages, SessionPages
 
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             ModulePages,
             StationPages,
             BurnInPages,
+            ScanPages,
             create_static_files_router(
                 path="/static", directories=[WEB_DIR / "static"], opt=PUBLIC, include_in_schema=False
             ),

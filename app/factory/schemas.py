@@ -58,6 +58,7 @@ class StationRead(msgspec.Struct):
     name: str
     kind: str
     factory: str
+    scan_action: str = ""  # the lifecycle transition a scan here takes ("" = record only)
 
 
 class FactoryRead(msgspec.Struct):

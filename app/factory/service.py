@@ -45,7 +45,7 @@ def factory_read(factory: Factory) -> FactoryRead:
         lat=factory.lat,
         lon=factory.lon,
         unlocode=factory.unlocode,
-        stations=[StationRead(s.code, s.name, s.kind, factory.code) for s in factory.stations],
+        stations=[StationRead(s.code, s.name, s.kind, factory.code, s.scan_action) for s in factory.stations],
     )
 
 
@@ -126,7 +126,7 @@ async def get_factory(uow: UnitOfWork, code: str) -> FactoryRead:
 
 async def list_stations(uow: UnitOfWork, factory: str | None, kind: str | None) -> list[StationRead]:
     stations = await FactoryRepository(uow.session).stations(factory, kind)
-    return [StationRead(s.code, s.name, s.kind, s.factory.code) for s in stations]
+    return [StationRead(s.code, s.name, s.kind, s.factory.code, s.scan_action) for s in stations]
 
 
 async def list_modules(

@@ -133,8 +133,9 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 def watch_console(page: Page) -> list[str]:
     """Collect JavaScript errors, console errors and failed sub-requests (htmx swaps, CSS, scripts).
 
-    A document's own status is the test's business (a wrong password answers 401 by design), and
-    the browser's automatic /favicon.ico probe is not a page request, so neither is collected.
+    A document's own status is the test's business (a wrong password answers 401 by design), as is a
+    4xx problem answer to a script's fetch; the browser's automatic /favicon.ico probe is not a page
+    request. None of those is collected.
     """
     errors: list[str] = []
 
@@ -145,6 +146,9 @@ def watch_console(page: Page) -> list[str]:
     def on_response(response: Response) -> None:
         request = response.request
         expected = request.resource_type == "document" or request.url.endswith("/favicon.ico")
+        # A 4xx problem answer to the page's own fetch (a refused scan) is shown to the user by design.
+        problem = response.headers.get("content-type", "").startswith("application/problem+json")
+        expected = expected or (request.resource_type == "fetch" and problem and response.status < 500)
         if response.status >= 400 and not expected:
             errors.append(f"{request.method} {request.url} ({request.resource_type}) -> {response.status}")
 
