@@ -41,7 +41,8 @@ from app.factory.api import BuildStepController, FactoryController, ModuleContro
 from app.factory.pages import ModulePages, StationPages
 from app.logistics.api import CrateController
 from app.sites.api import SiteController
-from app.tags.api import ResolverController, ScanController, TagController
+from app.tags.api import LabelController, ResolverController, ScanController, TagController
+from app.tags.labels import LabelTemplate, load_templates
 from app.tags.pages import ScanPages
 from app.tags.service import TagSetup
 from app.web.pages import LifecyclePages, SessionPages
@@ -83,6 +84,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return store
 
     tag_setup = TagSetup.from_settings(settings)
+    templates = load_templates()  # faulty label templates stop the start, like faulty workflows
+
+    def _label_templates() -> dict[str, LabelTemplate]:
+        return templates
 
     def _tag_setup() -> TagSetup:
         return tag_setup
@@ -108,6 +113,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             BurnInController,
             ScanController,
             TagController,
+            LabelController,
             CrateController,
             ResolverController,
             SessionPages,
@@ -128,6 +134,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             "burn_in_rules": Provide(_rules, sync_to_thread=False),
             "store": Provide(_store, sync_to_thread=False),
             "tag_setup": Provide(_tag_setup, sync_to_thread=False),
+            "label_templates": Provide(_label_templates, sync_to_thread=False),
         },
         guards=[access_guard],
         middleware=[RequestIdMiddleware, prometheus.middleware],

@@ -133,7 +133,8 @@ def demo_load() -> None:
             bar.update(done - last[0])
             last[0] = done
 
-        report = _run(lambda db: demo_fleet.load(db, fleet, progress))
+        prefix = _settings().gs1_company_prefix
+        report = _run(lambda db: demo_fleet.load(db, fleet, progress, company_prefix=prefix))
     added = ", ".join(f"{k} {v}" for k, v in _items(report) if v)
     click.echo(f"demo fleet: {'added ' + added if added else 'already loaded, nothing added'}")
     click.echo("demo logins: admin, floor, planner, engineer, auditor — password: demo")
@@ -286,17 +287,162 @@ def workflows() -> None:
 
 @workflows.command("check")
 def workflows_check() -> None:
-    """Decode and check every definition; exit 1 with file:line: message for each fault."""
+    """Decode and check every definition and label template; exit 1 with file:line: message for each fault."""
     from app.core.definitions import check_all
+    from app.tags.labels import check_templates
 
     ok, faults = check_all()
+    label_ok, label_faults = check_templates()
+    for line in faults + label_faults:
+        click.echo(line, err=True)
+    if faults or label_faults:
+        click.echo(f"{len(faults) + len(label_faults)} fault(s) in workflows/ and labels/", err=True)
+        sys.exit(1)
+    for line in ok + label_ok:
+        click.echo(f"ok: {line}")
+
+
+@main.group()
+def tags() -> None:
+    """Asset tags: signing keys and the URI a tag holds."""
+
+
+@tags.command("show")
+@click.argument("serial")
+def tags_show(serial: str) -> None:
+    """Print the signed GS1 Digital Link URI of a module's or part's tag."""
+    from app.tags.service import TagSetup
+
+    setup = TagSetup.from_settings(_settings())
+    try:
+        tag = setup.tag(setup.for_serial(serial))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(tag.uri)
+    click.echo(f"  {tag.identifier}   key {tag.key_id}", err=True)
+
+
+@tags.command("rotate-key")
+def tags_rotate_key() -> None:
+    """Sign new tags with a new key; tags printed with the old one still verify.
+
+    The key ring lives in var/secrets.toml; restart the service (every worker) to use the new key."""
+    from app.core.config import rotate_tag_key
+
+    settings = _settings()
+    if "AFM_TAG_KEY" in __import__("os").environ:
+        raise click.ClickException("AFM_TAG_KEY is set: rotate the key where that variable is managed")
+    try:
+        old, new = rotate_tag_key(settings.var_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"new tags are signed with {new}; tags signed with {old} still verify. Restart afm to apply.")
+
+
+@tags.command("retire-key")
+@click.argument("key_id")
+def tags_retire_key(key_id: str) -> None:
+    """Refuse every tag signed with KEY_ID from now on (a lost or leaked key): reprint those tags."""
+    from app.core.config import retire_tag_key
+
+    try:
+        retire_tag_key(_settings().var_path, key_id.upper())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"tags signed with {key_id.upper()} are refused once afm restarts.")
+
+
+@main.group()
+def labels() -> None:
+    """Label templates in labels/ and printing labels."""
+
+
+@labels.command("list")
+def labels_list() -> None:
+    """The label templates and their sizes."""
+    from app.tags.labels import check_templates
+
+    ok, faults = check_templates()
     for line in faults:
         click.echo(line, err=True)
-    if faults:
-        click.echo(f"{len(faults)} fault(s) in workflows/", err=True)
-        sys.exit(1)
     for line in ok:
-        click.echo(f"ok: {line}")
+        click.echo(line)
+    if faults:
+        sys.exit(1)
+
+
+def _serials(serials: tuple[str, ...], serials_file: str | None) -> list[str]:
+    found = [s.strip() for chunk in serials for s in chunk.split(",") if s.strip()]
+    if serials_file:
+        from pathlib import Path
+
+        handle = sys.stdin if serials_file == "-" else Path(serials_file).open(encoding="utf-8")  # noqa: SIM115
+        with handle:
+            found += [line.strip() for line in handle if line.strip() and not line.lstrip().startswith("#")]
+    if not found:
+        raise click.UsageError("give --serials A,B,C or --serials-file FILE (one serial per line, - for stdin)")
+    return found
+
+
+@labels.command("print")
+@click.option("--template", "template_name", required=True, help="A template name (afm labels list).")
+@click.option("--serials", multiple=True, help="Serials, comma-separated; repeatable.")
+@click.option("--serials-file", default=None, help="A file with one serial per line; - reads stdin.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True), help="Output file.")
+@click.option("--format", "fmt", default=None, type=click.Choice(["pdf", "png", "zpl"]), help="Default: from --out.")
+@click.option("--dpi", default=300, type=click.Choice([203, 300]), show_default=True, help="ZPL printer / PNG.")
+def labels_print(
+    template_name: str, serials: tuple[str, ...], serials_file: str | None, out: str, fmt: str | None, dpi: int
+) -> None:
+    """Print labels for assets into one file: PDF (labels or sheets), ZPL for thermal printers, or PNG."""
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from app.core.definitions import DefinitionError
+    from app.tags import labelling
+    from app.tags.labels import load_templates
+    from app.tags.service import TagSetup
+
+    wanted = _serials(serials, serials_file)
+    target = Path(out)
+    chosen = fmt or target.suffix.lstrip(".").lower()
+    if chosen not in ("pdf", "png", "zpl"):
+        raise click.UsageError(f"cannot tell the format from {out!r}: add --format pdf|png|zpl")
+    try:
+        templates = load_templates()
+    except DefinitionError as exc:
+        raise click.ClickException("\n".join(exc.faults)) from exc
+    template = templates.get(template_name)
+    if template is None:
+        raise click.ClickException(f"no label template {template_name!r}; known: {', '.join(sorted(templates))}")
+    settings = _settings()
+    setup = TagSetup.from_settings(settings)
+
+    async def gather(db: Any) -> list[Any]:
+        async with db.read() as uow:
+            return await labelling.label_data(uow, setup, template, wanted)
+
+    data = _run(gather) if len(wanted) <= labelling.MAX_LABELS else _run_batches(gather, wanted)
+    columns = (TextColumn("labels"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("labels", total=len(data))
+
+        def advance(done: int) -> None:
+            progress.update(task, completed=done)
+
+        try:
+            output = labelling.render(template, data, chosen, dpi=dpi, progress=advance)  # type: ignore[arg-type]
+        except DomainError as exc:
+            raise click.ClickException(exc.detail) from exc
+    temp = target.with_name(target.name + ".part")
+    temp.write_bytes(output)
+    temp.replace(target)  # a reader never sees half a file
+    click.echo(f"{len(data):,} {template.asset} label(s) -> {target} ({len(output):,} bytes, {chosen})")
+
+
+def _run_batches(gather: Callable[[Any], Awaitable[list[Any]]], wanted: list[str]) -> list[Any]:
+    raise click.UsageError(f"{len(wanted):,} serials: print at most 5,000 labels per file")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 import msgspec
+from sqlalchemy import select
 
 from app.core.auth import service as auth
 from app.core.auth.domain import Principal
@@ -28,6 +29,9 @@ from app.factory.models import Factory, Module, Part, Spec, Station
 from app.factory.repository import FactoryRepository
 from app.factory.schemas import BomLine, ModuleCreate, SpecCreate
 from app.factory.service import register_module
+from app.logistics.models import Crate
+from app.logistics.schemas import CrateCreate
+from app.logistics.service import register_crate
 from app.sites.models import Site
 from app.sites.repository import SiteRepository
 from app.sites.schemas import SiteCreate
@@ -89,11 +93,16 @@ class Modules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     modules: list[ModuleDef]
 
 
+class Crates(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    crates: list[CrateCreate]
+
+
 class DemoFleet(msgspec.Struct, frozen=True):
     factories: list[FactoryDef]
     sites: list[SiteCreate]
     specs: list[SpecCreate]
     modules: list[ModuleDef]
+    crates: list[CrateCreate] = []
 
 
 class LoadReport(msgspec.Struct):
@@ -105,6 +114,7 @@ class LoadReport(msgspec.Struct):
     modules: int = 0
     parts: int = 0
     events: int = 0
+    crates: int = 0
 
 
 def _decode(path: Path, kind: type[T]) -> T:
@@ -120,6 +130,7 @@ def read_fleet(directory: Path = DEMO_DIR) -> DemoFleet:
         sites=_decode(directory / "sites.toml", Sites).sites,
         specs=_decode(directory / "specs.toml", Specs).specs,
         modules=_decode(directory / "modules.toml", Modules).modules,
+        crates=_decode(directory / "crates.toml", Crates).crates if (directory / "crates.toml").exists() else [],
     )
     check_fleet(fleet, load_lifecycle(), str(directory))
     return fleet
@@ -182,7 +193,10 @@ async def _actors(uow: UnitOfWork) -> dict[str, Principal]:
 
 
 async def load(
-    db: Database, fleet: DemoFleet | None = None, progress: Callable[[int, int], None] | None = None
+    db: Database,
+    fleet: DemoFleet | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    company_prefix: str = "0614141",
 ) -> LoadReport:
     """Load the demo fleet in one transaction; a second run adds nothing."""
     fleet = fleet or read_fleet()
@@ -205,9 +219,7 @@ async def load(
                 await uow.session.flush()
                 for s in f.stations:
                     repo.add(
-                        Station(
-                            code=s.code, name=s.name, kind=s.kind, factory_id=factory.id, scan_action=s.scan_action
-                        )
+                        Station(code=s.code, name=s.name, kind=s.kind, factory_id=factory.id, scan_action=s.scan_action)
                     )
                     report.stations += 1
                 report.factories += 1
@@ -239,6 +251,10 @@ async def load(
             await _import_module(
                 uow, lifecycle, m, specs[m.spec], factories[m.factory], sites.get(m.site), report, actors, now
             )
+        for crate in fleet.crates:
+            if await uow.session.scalar(select(Crate.id).where(Crate.serial == crate.serial)) is None:
+                await register_crate(uow, company_prefix, crate)
+                report.crates += 1
     return report
 
 

@@ -88,66 +88,64 @@ class DefinitionError(Exception):
 # --- mapping a JSON path back to a TOML line --------------------------------------------------
 
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-]+)\s*\]\]?")
 
 
-def locate(text: str, path: str) -> int:
-    """The 1-based line of `$.table[i].key[j]` in TOML text written with [[table]] headers.
-
-    Finds the i-th `[[table]]` header, then the `key =` line inside that table; falls back to the
-    closest enclosing line found, and to 1.
-    """
+def locate(text: str, path: str, key: str | None = None) -> int:
+    """The 1-based line of `$.table.key` or `$.array[i].key` in TOML written with `[table]` and
+    `[[array]]` headers (or inline tables and arrays); with `key`, the line of that key inside the table
+    the path ends at (for unknown fields). Falls back to the closest enclosing line found, and to 1."""
     lines = text.splitlines()
+    headers = [(n, m.group(1) == "[[", m.group(2)) for n, line in enumerate(lines) if (m := _HEADER.match(line))]
+
+    def section(after: int) -> tuple[int, int]:
+        """The lines holding the keys of the table whose header is at `after` (-1: the top level)."""
+        end = next((n for n, _, _ in headers if n > after), len(lines))
+        return after + 1, end
+
     parts = [(m.group(1), m.group(2)) for m in _PATH_PART.finditer(path)]
-    line, start, end = 1, 0, len(lines)
+    line, prefix = 1, ""
+    start, end = section(-1)
     i = 0
     while i < len(parts):
-        key, _ = parts[i]
-        if key is None:
+        name, _ = parts[i]
+        if name is None:  # an index with no table name before it: nothing to narrow to
             i += 1
             continue
+        full = f"{prefix}.{name}" if prefix else name
         index = int(parts[i + 1][1]) if i + 1 < len(parts) and parts[i + 1][1] is not None else None
         if index is not None:
-            header = re.compile(rf"^\s*\[\[\s*{re.escape(key)}\s*\]\]")
-            seen = -1
-            for n in range(start, end):
-                if header.match(lines[n]):
-                    seen += 1
-                    if seen == index:
-                        line, start = n + 1, n + 1
-                        nxt = next((m for m in range(n + 1, end) if lines[m].lstrip().startswith("[")), end)
-                        end = nxt
-                        break
-            else:
-                # An inline array (`key = [...]`): point at the key itself.
-                found = _find_key(lines, key, start, end)
-                return found or line
-            i += 2
+            matches = [n for n, double, h in headers if double and h == full]
+            if index < len(matches):
+                line, prefix = matches[index] + 1, full
+                start, end = section(matches[index])
+                i += 2
+                continue
+            return _find_key(lines, name, start, end) or line  # an inline array: point at its key
+        table = next((n for n, double, h in headers if not double and h == full), None)
+        if table is not None:
+            line, prefix = table + 1, full
+            start, end = section(table)
+            i += 1
             continue
-        found = _find_key(lines, key, start, end)
-        if found:
-            line = found
-        i += 1
+        return _find_key(lines, name, start, end) or line  # a plain key, or an inline table
+    if key is not None:
+        return _find_key(lines, key, start, end) or line
     return line
 
 
 def _find_key(lines: list[str], key: str, start: int, end: int) -> int | None:
     pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-    for n in range(start, end):
-        if pattern.match(lines[n]):
-            return n + 1
-    return None
-
-
-# --- decoding and checking ------------------------------------------------------------------
+    return next((n + 1 for n in range(start, end) if pattern.match(lines[n])), None)
 
 
 def schema_fault(source: str, text: str, exc: Exception) -> str:
     message = str(exc)
-    match = re.search(r"\(at line (\d+), column \d+\)", message)
-    if match:
+    if match := re.search(r"\(at line (\d+), column \d+\)", message):
         return f"{source}:{match.group(1)}: {message}"
     path = re.search(r"at `(\$[^`]*)`", message)
-    line = locate(text, path.group(1)) if path else 1
+    unknown = re.search(r"unknown field `([^`]+)`", message)
+    line = locate(text, path.group(1), unknown.group(1) if unknown else None) if path else 1
     return f"{source}:{line}: {message.split(' - at `')[0]}"
 
 

@@ -21,6 +21,7 @@ from app.core.lifecycle.schemas import TransitionRequest
 from app.factory import service
 from app.factory.schemas import PartInstall
 from app.sites import service as sites
+from app.tags.service import TagSetup
 
 PAGE_SIZE = 25
 
@@ -155,9 +156,20 @@ class StationPages(Controller):
         db: NamedDependency[Database],
         lifecycle: NamedDependency[Lifecycle],
         principal: NamedDependency[Principal],
+        tag_setup: NamedDependency[TagSetup],
         module: FromQuery[str] = "",
     ) -> Template:
-        context = await _station_context(db, lifecycle, code, module.strip().upper())
+        """A module's tag scanned here (or its serial typed, for a damaged tag) opens its build sheet."""
+        error = ""
+        serial = ""
+        if module.strip():
+            try:
+                serial = tag_setup.serial_from_scan(module).upper()
+            except DomainError as exc:
+                error = exc.detail
+        context = await _station_context(db, lifecycle, code, serial)
+        if error:
+            context.update(error=error, serial=module.strip()[:80])
         return Template(template_name="floor/station.html", context={**context, "principal": principal})
 
     @post("/stations/{code:str}/scan", opt=page(Role.FLOOR, Role.ADMIN), status_code=200)
@@ -168,17 +180,20 @@ class StationPages(Controller):
         db: NamedDependency[Database],
         lifecycle: NamedDependency[Lifecycle],
         principal: NamedDependency[Principal],
+        tag_setup: NamedDependency[TagSetup],
     ) -> Template:
-        """One part scan: install it, then show a big pass/fail line and the BOM progress."""
+        """One part scan (the vendor's serial barcode, or an afm part tag): install it, then show a big
+        pass/fail line and the BOM progress."""
         outcome: dict[str, Any]
         kind = data.part_number.split("|", 1)[0]
         part_number = data.part_number.split("|", 1)[-1]
         try:
+            part_serial = tag_setup.serial_from_scan(data.serial)
             async with db.write() as uow:
                 part = await service.install_part(
                     uow,
                     data.module,
-                    PartInstall(serial=data.serial.strip(), kind=kind, part_number=part_number, station=code),
+                    PartInstall(serial=part_serial, kind=kind, part_number=part_number, station=code),
                     principal,
                 )
             outcome = {"ok": True, "text": f"Installed {part.kind} {part.serial} at {part.position}"}

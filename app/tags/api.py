@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from litestar import Controller, MediaType, Request, Response, get, post
@@ -20,8 +21,19 @@ from app.factory.models import Module, Part
 from app.factory.repository import FactoryRepository
 from app.factory.service import load_module
 from app.tags import service
+from app.tags.labels import LabelTemplate
 from app.tags.payload import AI, Identifier
-from app.tags.schemas import BatchIn, BatchRead, BatchResult, ScanIn, ScanRead, TagRead
+from app.tags.schemas import (
+    BatchIn,
+    BatchRead,
+    BatchResult,
+    LabelRequest,
+    ScanIn,
+    ScanRead,
+    TagRead,
+    TemplateRead,
+    template_read,
+)
 from app.tags.service import TagSetup
 
 IdempotencyKey = Annotated[
@@ -126,8 +138,6 @@ class ScanController(Controller):
 
         The image is size-limited and not kept unless `keep=true` (then its SHA-256 is in the scan event).
         """
-        import asyncio
-
         import msgspec
 
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -157,9 +167,11 @@ class TagController(Controller):
         serial: FromPath[str],
         db: NamedDependency[Database],
         tag_setup: NamedDependency[TagSetup],
+        label_templates: NamedDependency[dict[str, LabelTemplate]],
         format: FromQuery[str] = "png",
     ) -> Response[Any]:
-        """The module's QR tag: `uri` (the signed GS1 Digital Link URI), `png`, `pdf` or `zpl`."""
+        """The module's QR tag: `uri` (the signed GS1 Digital Link URI), `json`, or its shipping label as
+        `png` (300 dpi), `pdf` or `zpl` (300 dpi)."""
         async with db.read() as uow:
             module = await load_module(uow, serial)
             tag = tag_setup.tag(tag_setup.for_serial(module.serial))
@@ -167,9 +179,38 @@ class TagController(Controller):
                 return Response(tag.uri, media_type=MediaType.TEXT)
             if format == "json":
                 return Response(tag)
-            from app.tags import labelling  # reportlab and Pillow load only when a label is drawn
+        from app.tags import labelling  # reportlab and Pillow load only when a label is drawn
 
-            return await labelling.module_tag(uow, tag_setup, module, format)
+        return await labelling.module_tag(tag_setup, module, format, label_templates[labelling.MODULE_TAG_TEMPLATE])
+
+
+class LabelController(Controller):
+    path = "/api/v1/labels"
+    tags = ["labels"]
+
+    @get("/templates", opt=allow(*ALL_ROLES), operation_id="ListLabelTemplates")
+    async def templates(self, label_templates: NamedDependency[dict[str, LabelTemplate]]) -> list[TemplateRead]:
+        """The label templates of labels/: name, asset kind, size in mm, sheet layout, outputs."""
+        return [template_read(t) for t in sorted(label_templates.values(), key=lambda t: t.name)]
+
+    @post("", opt=allow(*STAFF), operation_id="PrintLabels", status_code=200)
+    async def print_labels(
+        self,
+        data: JSONBody[LabelRequest],
+        db: NamedDependency[Database],
+        tag_setup: NamedDependency[TagSetup],
+        label_templates: NamedDependency[dict[str, LabelTemplate]],
+    ) -> Response[bytes]:
+        """Labels for these serials through a template: one PDF (labels or sheets), ZPL, or one PNG."""
+        from app.tags import labelling
+
+        template = label_templates.get(data.template)
+        if template is None:
+            raise NotFound(f"no label template {data.template!r}; known: {', '.join(sorted(label_templates))}")
+        async with db.read() as uow:
+            labels = await labelling.label_data(uow, tag_setup, template, data.serials)
+        output = await asyncio.to_thread(labelling.render, template, labels, data.format, dpi=data.dpi)
+        return labelling.file_response(output, data.format, f"{template.name}-{len(labels)}")
 
 
 class ResolverController(Controller):
@@ -209,4 +250,4 @@ def _checked(setup: TagSetup, request: Request[Any, Any, Any], identifier: Ident
     return scanned.identifier
 
 
-__all__ = ["ResolverController", "ScanController", "TagController", "TagRead"]
+__all__ = ["LabelController", "ResolverController", "ScanController", "TagController", "TagRead"]

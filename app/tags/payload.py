@@ -53,7 +53,7 @@ _URI_UNRESERVED = "-._~"
 _PATH_SEGMENT = re.compile(r"^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+$")
 _SYMBOLOGY_ID = re.compile(r"^\][A-Za-z][0-9]")  # ]Q3 (QR), ]d2 (Data Matrix), ]C1 (GS1-128) …
 _GS = "\x1d"  # FNC1 as a separator, typed by a keyboard-wedge scanner as the GS control character
-_WEDGE_ARTEFACTS = "\r\n\t\x00\x1d\x1e\x04 "
+WEDGE_ARTEFACTS = "\r\n\t\x00\x1d\x1e\x04 "
 
 
 class Identifier(msgspec.Struct, frozen=True):
@@ -239,7 +239,7 @@ def parse(text: str, resolvers: Iterable[str]) -> ScannedTag:
     """Read a tag as a scanner delivered it: the URI (any letter case, trailing slash), or the element
     string, bracketed `(8004)…(91)…` or raw with GS separators and a symbology id. Keyboard-wedge
     artefacts around it (CR, LF, tab, GS, EOT, spaces) are ignored; anything else is refused."""
-    code = text.strip(_WEDGE_ARTEFACTS)
+    code = text.strip(WEDGE_ARTEFACTS)
     if not code:
         raise TagRefused("nothing was scanned")
     if len(code) > 512:

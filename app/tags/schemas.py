@@ -73,3 +73,42 @@ class TagRead(msgspec.Struct):
     identifier: str
     element_string: str
     key_id: str
+
+
+class LabelRequest(msgspec.Struct, forbid_unknown_fields=True):
+    template: str
+    serials: Annotated[list[str], msgspec.Meta(min_length=1, max_length=5000)]
+    format: Literal["pdf", "png", "zpl"] = "pdf"
+    dpi: Literal[203, 300] = 300  # PNG resolution, or the ZPL printer's
+
+
+class SheetRead(msgspec.Struct):
+    page_width_mm: float
+    page_height_mm: float
+    columns: int
+    rows: int
+
+
+class TemplateRead(msgspec.Struct):
+    name: str
+    description: str
+    asset: str
+    width_mm: float
+    height_mm: float
+    outputs: list[str]
+    fields: list[str]  # the asset values it prints
+    sheet: SheetRead | None = None
+
+
+def template_read(template: Any) -> TemplateRead:
+    sheet = template.sheet
+    return TemplateRead(
+        name=template.name,
+        description=template.description,
+        asset=template.asset,
+        width_mm=template.width_mm,
+        height_mm=template.height_mm,
+        outputs=list(template.outputs),
+        fields=list(template.value_keys),
+        sheet=SheetRead(sheet.page_width_mm, sheet.page_height_mm, sheet.columns, sheet.rows) if sheet else None,
+    )

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
+import time
 from typing import Any
 
 import msgspec
 import structlog
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from app.core import idempotency
 from app.core.auth.domain import Principal
@@ -32,6 +34,7 @@ from app.tags.schemas import AssetRead, ScanIn, ScanRead, TagRead
 
 log = structlog.get_logger("afm.scans")
 
+_TYPED_SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{1,63}$")
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a handheld's clock may run a little ahead; more than this is refused
 MAX_PHOTO_PIXELS = 50_000_000  # a 48 MP phone photo; beyond that is not a photo of a label
 
@@ -81,6 +84,17 @@ class TagSetup(msgspec.Struct, frozen=True):
             log.warning("tag refused", reason=exc.reason, code=code[:120])  # the security log: forgeries show here
             raise TagInvalid(exc.reason) from None
         return scanned
+
+    def serial_from_scan(self, code: str) -> str:
+        """A serial typed by hand (a damaged tag) as it is; a scanned tag read, checked and resolved to the
+        serial of the module or part it names."""
+        text = code.strip(payload.WEDGE_ARTEFACTS)
+        if _TYPED_SERIAL.match(text):
+            return text
+        identifier = self.read(text).identifier
+        if identifier.ai is not AI.GIAI:
+            raise RuleRefused(f"{identifier.hri} is a {identifier.kind.upper()} tag; scan the module's or part's tag")
+        return self.reference(identifier)
 
     def reference(self, identifier: Identifier) -> str:
         """The serial a GIAI names under our company prefix."""
@@ -216,28 +230,28 @@ async def record_scan(
         )
         to_state = moved.state
         recorded.append(f"lifecycle.{action}")
-    row = Scan(
-        code=scan.code[:512],
-        ai=identifier.ai.value,
-        identifier=identifier.value,
-        key_id=tag.key_id,
-        asset_kind=asset.kind,
-        asset=asset.serial,
-        module_id=asset.module.id if asset.module is not None else None,
-        event_seq=event_seq,
-        action=action or "",
-        station=scan.station or "",
-        site=scan.site or "",
-        actor=actor.username,
-        via=via,
-        scanned_at=scanned_at,
-        received_at=received_at,
-        photo_sha256=photo_sha256,
-    )
-    uow.session.add(row)
-    await uow.session.flush()
+    fields: dict[str, Any] = {
+        "code": scan.code[:512],
+        "ai": identifier.ai.value,
+        "identifier": identifier.value,
+        "key_id": tag.key_id,
+        "asset_kind": asset.kind,
+        "asset": asset.serial,
+        "module_id": asset.module.id if asset.module is not None else None,
+        "event_seq": event_seq,
+        "action": action or "",
+        "station": scan.station or "",
+        "site": scan.site or "",
+        "actor": actor.username,
+        "via": via,
+        "scanned_at": scanned_at,
+        "received_at": received_at,
+        "photo_sha256": photo_sha256,
+    }
+    # A Core insert: the scan row needs no unit-of-work bookkeeping, and this is the floor's hot path.
+    scan_id = await uow.session.scalar(insert(Scan).values(**fields).returning(Scan.id))
     result = ScanRead(
-        id=row.id,
+        id=int(scan_id or 0),
         asset=_asset_read(asset, identifier, lifecycle),
         recorded=recorded,
         message=_message(asset, identifier, action, from_state, to_state, lifecycle, station, site),
@@ -280,13 +294,30 @@ def _scanned_at(claimed: dt.datetime | None, received_at: dt.datetime) -> dt.dat
     return claimed.astimezone(dt.UTC)
 
 
-async def _station(uow: UnitOfWork, code: str | None) -> Station | None:
+class StationFacts(msgspec.Struct, frozen=True):
+    code: str
+    name: str
+    scan_action: str
+
+
+_STATION_TTL_S = 30.0  # stations change rarely; every worker sees a change within this time
+_stations: dict[str, tuple[float, StationFacts]] = {}
+
+
+async def _station(uow: UnitOfWork, code: str | None) -> StationFacts | None:
+    """The station a scan names. Held briefly per worker: a scan at a station is the hot path."""
     if code is None:
         return None
-    station = await uow.session.scalar(select(Station).where(Station.code == code))
-    if station is None:
+    now = time.monotonic()
+    cached = _stations.get(code)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    row = (await uow.session.execute(select(Station.name, Station.scan_action).where(Station.code == code))).first()
+    if row is None:
         raise NotFound(f"no station {code!r}", station=code)
-    return station
+    facts = StationFacts(code=code, name=row.name, scan_action=row.scan_action)
+    _stations[code] = (now + _STATION_TTL_S, facts)
+    return facts
 
 
 async def _site(uow: UnitOfWork, code: str | None) -> Site | None:
@@ -305,7 +336,7 @@ def _message(
     from_state: str | None,
     to_state: str | None,
     lifecycle: Lifecycle,
-    station: Station | None,
+    station: StationFacts | None,
     site: Site | None,
 ) -> str:
     where = f" at {station.name}" if station else f" at {site.name}" if site else ""

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.benchmarks import bench_ledger, bench_telemetry, bench_transitions
+from tests.benchmarks import bench_labels, bench_ledger, bench_scans, bench_telemetry, bench_transitions
 from tests.benchmarks.common import table
 
 
@@ -34,7 +34,7 @@ def _fresh(base: Path, name: str) -> tuple[str, Path]:
     return url, db_file
 
 
-BENCHMARKS = ("transitions", "telemetry", "ledger")
+BENCHMARKS = ("transitions", "scans", "telemetry", "ledger", "labels")
 
 
 def main() -> None:
@@ -58,6 +58,10 @@ def main() -> None:
             print("transitions benchmark…", file=sys.stderr)
             settings = load_settings(environ={**os.environ, "AFM_DATABASE_URL": url})
             results.append(bench_transitions.run(settings, args.requests))
+        if "scans" in chosen:
+            print("scans benchmark…", file=sys.stderr)
+            url, _ = _fresh(base, "scans")
+            results += bench_scans.run(url, base / "var", args.requests)
         if "telemetry" in chosen:
             print("burn-in telemetry benchmark…", file=sys.stderr)
             results.append(bench_telemetry.run(base))
@@ -66,6 +70,9 @@ def main() -> None:
             print("ledger benchmark…", file=sys.stderr)
             url, db_file = _fresh(base, "ledger")
             results.append(bench_ledger.run(url, db_file, args.events))
+        if "labels" in chosen:
+            print("label PDF benchmark…", file=sys.stderr)
+            results.append(bench_labels.run(base))
         print()
         print(table(results))
     finally:

@@ -14,6 +14,8 @@ class Result:
     baseline: float
     unit: str
     goal: float
+    value_text: str = ""  # how to print the measured value and the baseline when not as "N unit"
+    baseline_text: str = ""
 
     @property
     def ratio(self) -> float:
@@ -31,8 +33,8 @@ def table(results: list[Result]) -> str:
     rows = [
         (
             r.name,
-            f"{r.value:,.0f} {r.unit}",
-            f"{r.baseline:,.0f} {r.unit} ({r.baseline_name})",
+            r.value_text or f"{r.value:,.0f} {r.unit}",
+            f"{r.baseline_text or f'{r.baseline:,.0f} {r.unit}'} ({r.baseline_name})",
             f"{r.ratio:.2f}",
             f">= {r.goal:.2f}",
             "ok" if r.ratio >= r.goal else "BELOW GOAL",

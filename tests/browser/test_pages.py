@@ -242,7 +242,8 @@ def test_station_scan_installs_parts(page: Page, base_url: str, tmp_path: Path) 
     page.locator("a[href$='-ASM-01']").first.click()
     token = _token(base_url, "floor")
     serial = _api(base_url, "GET", "/api/v1/modules?state=assembling&limit=1", token)["items"][0]["serial"]
-    page.get_by_label("Module serial").fill(serial)
+    tag = _api(base_url, "GET", f"/api/v1/modules/{serial}/tag?format=json", token)["uri"]
+    page.get_by_label("Module serial").fill(tag)  # the module's QR tag, as the scanner types it
     page.get_by_label("Module serial").press("Enter")  # a keyboard-wedge scanner ends with Enter
     bom = page.get_by_test_id("bom")
     expect(bom).to_be_visible()

@@ -56,3 +56,24 @@ def test_world_readable_secrets_are_refused(tmp_path: Path) -> None:
     (tmp_path / "secrets.toml").chmod(0o644)
     with pytest.raises(ConfigError, match="too open"):
         load_settings(environ={"AFM_VAR_DIR": str(tmp_path)}, config_file=tmp_path / "x")
+
+
+def test_tag_key_rotation_and_retirement(tmp_path: Path) -> None:
+    from app.core.config import ConfigError, load_settings, retire_tag_key, rotate_tag_key
+
+    env = {"AFM_VAR_DIR": str(tmp_path), "AFM_SECRET_KEY": "s"}
+    first = load_settings(environ=env, config_file=tmp_path / "none.toml")
+    assert first.tag_key_id == "K1" and first.tag_old_keys == {}
+    assert rotate_tag_key(tmp_path) == ("K1", "K2")
+    second = load_settings(environ=env, config_file=tmp_path / "none.toml")
+    assert second.tag_key_id == "K2" and second.tag_old_keys == {"K1": first.tag_key}
+    assert second.tag_key != first.tag_key
+    assert (tmp_path / "secrets.toml").stat().st_mode & 0o777 == 0o600
+    with pytest.raises(ConfigError, match="active"):
+        retire_tag_key(tmp_path, "K2")
+    retire_tag_key(tmp_path, "K1")
+    third = load_settings(environ=env, config_file=tmp_path / "none.toml")
+    assert third.tag_keys_retired == ["K1"] and third.tag_key_id == "K2"
+    assert rotate_tag_key(tmp_path) == ("K2", "K3")
+    fourth = load_settings(environ=env, config_file=tmp_path / "none.toml")
+    assert set(fourth.tag_old_keys) == {"K1", "K2"} and fourth.tag_keys_retired == ["K1"]
