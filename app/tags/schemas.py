@@ -37,8 +37,14 @@ class AssetRead(msgspec.Struct):
     module: str | None = None  # parts: the module they are installed in
 
 
+class EventRef(msgspec.Struct):
+    module: str
+    seq: int
+
+
 class ScanRead(msgspec.Struct):
-    id: int
+    id: int | None  # the scan record of an asset without a ledger (crates, loose parts) …
+    event: EventRef | None  # … or the event in the module's ledger that records it
     asset: AssetRead
     recorded: list[str]  # ledger events appended, in order
     message: str  # one sentence for the person holding the scanner

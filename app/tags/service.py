@@ -30,7 +30,7 @@ from app.sites.models import Site
 from app.tags import payload
 from app.tags.models import Scan
 from app.tags.payload import AI, Identifier, Keyring, TagRefused
-from app.tags.schemas import AssetRead, ScanIn, ScanRead, TagRead
+from app.tags.schemas import AssetRead, EventRef, ScanIn, ScanRead, TagRead
 
 log = structlog.get_logger("afm.scans")
 
@@ -230,28 +230,28 @@ async def record_scan(
         )
         to_state = moved.state
         recorded.append(f"lifecycle.{action}")
-    fields: dict[str, Any] = {
-        "code": scan.code[:512],
-        "ai": identifier.ai.value,
-        "identifier": identifier.value,
-        "key_id": tag.key_id,
-        "asset_kind": asset.kind,
-        "asset": asset.serial,
-        "module_id": asset.module.id if asset.module is not None else None,
-        "event_seq": event_seq,
-        "action": action or "",
-        "station": scan.station or "",
-        "site": scan.site or "",
-        "actor": actor.username,
-        "via": via,
-        "scanned_at": scanned_at,
-        "received_at": received_at,
-        "photo_sha256": photo_sha256,
-    }
-    # A Core insert: the scan row needs no unit-of-work bookkeeping, and this is the floor's hot path.
-    scan_id = await uow.session.scalar(insert(Scan).values(**fields).returning(Scan.id))
+    scan_id = None
+    if asset.module is None:  # no ledger to hold the fact: the scans table does
+        fields: dict[str, Any] = {
+            "code": scan.code[:512],
+            "ai": identifier.ai.value,
+            "identifier": identifier.value,
+            "key_id": tag.key_id,
+            "asset_kind": asset.kind,
+            "asset": asset.serial,
+            "action": action or "",
+            "station": scan.station or "",
+            "site": scan.site or "",
+            "actor": actor.username,
+            "via": via,
+            "scanned_at": scanned_at,
+            "received_at": received_at,
+            "photo_sha256": photo_sha256,
+        }
+        scan_id = await uow.session.scalar(insert(Scan).values(**fields).returning(Scan.id))
     result = ScanRead(
-        id=int(scan_id or 0),
+        id=scan_id,
+        event=EventRef(module=asset.module.serial, seq=event_seq) if asset.module and event_seq else None,
         asset=_asset_read(asset, identifier, lifecycle),
         recorded=recorded,
         message=_message(asset, identifier, action, from_state, to_state, lifecycle, station, site),

@@ -44,8 +44,6 @@ def upgrade() -> None:
     sa.Column('key_id', sa.String(length=8), nullable=False),
     sa.Column('asset_kind', sa.String(length=16), nullable=False),
     sa.Column('asset', sa.String(length=64), nullable=False),
-    sa.Column('module_id', sa.Integer(), nullable=True),
-    sa.Column('event_seq', sa.Integer(), nullable=True),
     sa.Column('action', sa.String(length=64), nullable=False),
     sa.Column('station', sa.String(length=32), nullable=False),
     sa.Column('site', sa.String(length=32), nullable=False),
@@ -54,12 +52,10 @@ def upgrade() -> None:
     sa.Column('scanned_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('received_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('photo_sha256', sa.String(length=64), nullable=False),
-    sa.ForeignKeyConstraint(['module_id'], ['modules.id'], name=op.f('fk_scans_module_id_modules'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_scans'))
     )
     with op.batch_alter_table('scans', schema=None) as batch_op:
         batch_op.create_index('ix_scans_asset', ['asset_kind', 'asset', 'id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_scans_module_id'), ['module_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_scans_received_at'), ['received_at'], unique=False)
 
     with op.batch_alter_table('stations', schema=None) as batch_op:
@@ -75,7 +71,6 @@ def downgrade() -> None:
 
     with op.batch_alter_table('scans', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_scans_received_at'))
-        batch_op.drop_index(batch_op.f('ix_scans_module_id'))
         batch_op.drop_index('ix_scans_asset')
 
     op.drop_table('scans')

@@ -54,6 +54,7 @@ async def test_scan_records_a_ledger_event(client: Client) -> None:
         "module": None,
     }
     assert scan["recorded"] == ["scan.recorded"] and scan["transition"] is None
+    assert scan["id"] is None and scan["event"]["module"] == module["serial"]
     after = await _events(client, floor, module["serial"])
     assert len(after) == len(before) + 1
     assert after[-1]["type"] == "scan.recorded" and after[-1]["payload"]["key_id"] == "K1"
@@ -143,7 +144,7 @@ async def test_offline_batch_in_order_with_per_item_results(client: Client) -> N
     # The same queue sent again (the device never saw the answer): nothing new is recorded.
     replay = (await client.post("/api/v1/scans/batch", json=batch, headers=floor)).json()
     assert [r["status"] for r in replay["results"]] == [201, 422, 201, 409]
-    assert replay["results"][0]["scan"]["id"] == body["results"][0]["scan"]["id"]
+    assert replay["results"][0]["scan"]["event"] == body["results"][0]["scan"]["event"]
     assert await _events(client, floor, serving["serial"]) == events
 
 
@@ -236,6 +237,7 @@ async def test_crates_and_packages(client: Client) -> None:
     )
     assert response.status_code == 201, response.text
     assert response.json()["asset"]["kind"] == "crate" and response.json()["recorded"] == []
+    assert response.json()["id"] > 0 and response.json()["event"] is None
     package = payload.uri(payload.sscc("0614141", 42), keys, settings.resolver)
     assert_problem(await client.post("/api/v1/scans", json={"code": package}, headers=planner), 404, "SSCC")
 
