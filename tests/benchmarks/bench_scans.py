@@ -136,7 +136,13 @@ async def _scanners(base: str, headers: dict[str, str], codes: list[str]) -> tup
 
 
 def run(db_url: str, var_dir: Path, requests: int) -> list[Result]:
+    import logging
+
     import httpx
+
+    # The load generator must not log each request (an in-process app earlier in the run may have
+    # set the root logger to INFO): that would be the generator's cost, not the service's.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
