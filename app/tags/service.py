@@ -183,7 +183,9 @@ async def record_scan(
             return msgspec.convert(stored, ScanRead)
     station = await _station(uow, scan.station)
     site = await _site(uow, scan.site)
-    action = scan.action or (station.scan_action if station is not None else "") or None
+    # A station's own action moves the modules scanned there; parts and crates scanned there are recorded.
+    default = station.scan_action if station is not None and asset.kind == "module" else ""
+    action = scan.action or default or None
     place = scan.station or scan.site or ""
     if action and asset.kind != "module":
         raise RuleRefused(

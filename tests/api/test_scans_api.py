@@ -98,6 +98,16 @@ async def test_station_action_moves_the_module_through_the_engine(client: Client
     refused = await client.post("/api/v1/scans", json={"code": uri, "action": "complete_assembly"}, headers=floor)
     assert_problem(refused, 422, "bom_complete")
     assert await _events(client, floor, module["serial"]) == before
+    # A part scanned at the same station is recorded in its module's ledger; the station's action is
+    # for modules.
+    part = next(p for p in (await client.get("/api/v1/parts?limit=50", headers=floor)).json()["items"] if p["module"])
+    settings: Any = client.app.state.settings
+    keys = payload.Keyring(keys={settings.tag_key_id: settings.tag_key.encode()}, active=settings.tag_key_id)
+    part_code = payload.uri(payload.giai("0614141", part["serial"]), keys, settings.resolver)
+    scanned = await client.post("/api/v1/scans", json={"code": part_code, "station": "TWKHH1-ASM-01"}, headers=floor)
+    assert scanned.status_code == 201, scanned.text
+    assert scanned.json()["asset"]["kind"] == "part" and scanned.json()["asset"]["module"] == part["module"]
+    assert scanned.json()["transition"] is None and scanned.json()["event"]["module"] == part["module"]
     # Roles hold too: an auditor cannot scan at all.
     auditor = await bearer(client, "auditor")
     assert (await client.post("/api/v1/scans", json={"code": uri}, headers=auditor)).status_code == 403
