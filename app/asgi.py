@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,9 @@ from app.core.problems import EXCEPTION_HANDLERS
 from app.factory.api import BuildStepController, FactoryController, ModuleController, SpecController
 from app.factory.pages import ModulePages, StationPages
 from app.logistics.api import CrateController
+from app.routes.api import RouteController
+from app.routes.pages import RoutePages
+from app.routes.service import NetworkHolder
 from app.sites.api import SiteController
 from app.tags.api import LabelController, ResolverController, ScanController, TagController
 from app.tags.labels import LabelTemplate, load_templates
@@ -65,6 +69,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def _dispose(app: Litestar) -> None:
         await app.state.db.dispose()
 
+    async def _preload(app: Litestar) -> None:
+        if settings.routes_preload:  # warm the route network in the background; requests wait for it
+            app.state.preload = asyncio.create_task(route_network.get())
+
     def _principal(request: Request[Any, Any, Any]) -> Principal:
         return current_principal(request)
 
@@ -88,6 +96,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     def _label_templates() -> dict[str, LabelTemplate]:
         return templates
+
+    route_network = NetworkHolder(settings.cache_path)
+
+    def _route_network() -> NetworkHolder:
+        return route_network
 
     def _tag_setup() -> TagSetup:
         return tag_setup
@@ -115,6 +128,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             TagController,
             LabelController,
             CrateController,
+            RouteController,
             ResolverController,
             SessionPages,
             LifecyclePages,
@@ -122,6 +136,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             StationPages,
             BurnInPages,
             ScanPages,
+            RoutePages,
             create_static_files_router(
                 path="/static", directories=[WEB_DIR / "static"], opt=PUBLIC, include_in_schema=False
             ),
@@ -135,6 +150,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             "store": Provide(_store, sync_to_thread=False),
             "tag_setup": Provide(_tag_setup, sync_to_thread=False),
             "label_templates": Provide(_label_templates, sync_to_thread=False),
+            "route_network": Provide(_route_network, sync_to_thread=False),
         },
         guards=[access_guard],
         middleware=[RequestIdMiddleware, prometheus.middleware],
@@ -160,6 +176,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         request_max_body_size=settings.max_body_bytes,
         state=State({"db": db, "settings": settings, "lifecycle": lifecycle}),
+        on_startup=[_preload],
         on_shutdown=[_dispose],
         debug=False,
     )

@@ -79,6 +79,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         for line in exc.faults:
             click.echo(line, err=True)
         raise click.ClickException("the service refuses to start on a faulty definition") from exc
+    os.environ.setdefault("AFM_ROUTES_PRELOAD", "1")  # workers load the route network at start, not on a request
     click.echo(f"afm listening on http://{host}:{port}")
     click.echo(f"  database: {_redact(settings.database_url)}   workers: {workers}")
     sys.stdout.flush()
@@ -350,6 +351,85 @@ def tags_retire_key(key_id: str) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"tags signed with {key_id.upper()} are refused once afm restarts.")
+
+
+@main.group()
+def routes() -> None:
+    """The route network and the route planner."""
+
+
+@routes.command("plan")
+@click.argument("origin")
+@click.argument("destination")
+@click.option(
+    "--criterion", default="distance", show_default=True, type=click.Choice(["distance", "time", "cost", "co2"])
+)
+@click.option(
+    "--mode", "modes", multiple=True, type=click.Choice(["road", "sea", "air"]), help="Allowed modes (repeat)."
+)
+@click.option("--avoid-country", "avoid_countries", multiple=True, help="ISO 3166 alpha-2 (repeat).")
+@click.option("--avoid", "avoid_passages", multiple=True, help="A passage: suez, panama, malacca… (repeat).")
+@click.option("--module", default=None, help="A module serial: its weight and height limit the lanes.")
+@click.option("-k", "k", default=3, show_default=True, type=click.IntRange(1, 5), help="Alternatives.")
+def routes_plan(
+    origin: str,
+    destination: str,
+    criterion: str,
+    modes: tuple[str, ...],
+    avoid_countries: tuple[str, ...],
+    avoid_passages: tuple[str, ...],
+    module: str | None,
+    k: int,
+) -> None:
+    """Plan routes from ORIGIN to DESTINATION (NLRTM, air:AMS, factory:CODE, site:CODE); print a table."""
+    import msgspec
+    from rich.console import Console
+    from rich.table import Table
+
+    from app.routes import service as route_service
+    from app.routes.schemas import PlanIn
+
+    settings = _settings()
+    holder = route_service.NetworkHolder(settings.cache_path)
+    try:
+        request = msgspec.convert(
+            {
+                "origin": origin,
+                "destination": destination,
+                "criterion": criterion,
+                "modes": list(modes) or None,
+                "avoid_countries": list(avoid_countries),
+                "avoid_passages": list(avoid_passages),
+                "module": module,
+                "k": k,
+            },
+            PlanIn,
+        )
+    except msgspec.ValidationError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+    async def plan(db: Any) -> Any:
+        network = await holder.get()
+        async with db.read() as uow:
+            return await route_service.plan(uow, network, request)
+
+    result = _run(plan)
+    console = Console()
+    table = Table(title=f"{result.origin.name} → {result.destination.name}, best by {criterion}")
+    for column in ("#", "km", "days", "USD", "CO2 t", "passages", "legs"):
+        table.add_column(column, justify="right" if column in ("km", "days", "USD", "CO2 t") else "left")
+    for i, r in enumerate(result.routes, start=1):
+        legs = ", ".join(f"{leg.mode} to {leg.destination.code}" for leg in r.legs)
+        table.add_row(
+            str(i),
+            f"{r.distance_km:,.0f}",
+            f"{r.duration_h / 24:,.1f}",
+            f"{r.cost:,.0f}",
+            f"{r.co2_kg / 1000:,.1f}",
+            ", ".join(r.passages) or "-",
+            legs,
+        )
+    console.print(table)
 
 
 @main.group()

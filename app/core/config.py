@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     cookie_secure: bool = False
     max_body_bytes: Positive = 10 * 1024 * 1024
     max_upload_bytes: Positive = 4 * 1024**3  # streamed evidence uploads (telemetry), kept on disk
+    cache_dir: str = ""  # rebuildable caches (the route network); default var/cache
+    routes_preload: bool = False  # load the route network at start (afm serve sets it) rather than on first use
     burn_in_rules: str = ""  # acceptance rules file; default workflows/burn-in-acceptance.toml
     max_photo_bytes: Positive = 8 * 1024 * 1024  # a phone camera's JPEG; decoded in memory, never kept
     # Tags: GS1 Digital Link URIs under this resolver (default: this server), GIAIs under this prefix.
@@ -53,6 +55,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     @property
     def var_path(self) -> Path:
         return Path(self.var_dir)
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else self.var_path / "cache"
 
     @property
     def resolver(self) -> str:

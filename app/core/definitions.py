@@ -292,7 +292,16 @@ def check_all(directory: Path = WORKFLOWS_DIR) -> tuple[list[str], list[str]]:
             ok.append(f"{_display(rules_path)}: rules version {rules.version}")
         except DefinitionError as exc:
             faults += exc.faults
-    known = {path, rules_path}
+    modes_path = directory / "transport-modes.toml"
+    if modes_path.exists():
+        from app.routes.modes import decode_modes  # the routes area owns its modes' shape
+
+        try:
+            modes = decode_modes(modes_path.read_bytes(), _display(modes_path))
+            ok.append(f"{_display(modes_path)}: {len(modes.modes)} modes")
+        except DefinitionError as exc:
+            faults += exc.faults
+    known = {path, rules_path, modes_path}
     for other in sorted(directory.glob("*.toml")):
         if other not in known:
             faults.append(f"{_display(other)}:1: unknown definition file")

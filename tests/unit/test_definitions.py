@@ -42,6 +42,7 @@ def test_the_shipped_definition_is_sound() -> None:
     assert ok == [
         "workflows/module-lifecycle.toml: 17 states, 19 transitions",
         "workflows/burn-in-acceptance.toml: rules version 2026.11-1",
+        "workflows/transport-modes.toml: 4 modes",
     ]
     lifecycle = load_lifecycle()
     hold = lifecycle.transition("hold")

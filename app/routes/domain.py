@@ -1,0 +1,642 @@
+"""Route planning as a pure function of (network, request): no I/O, no framework.
+
+The network (built by app/routes/network.py) is one networkx MultiDiGraph of places (ports, airports)
+and lanes (sea lanes between junctions of the maritime network, berth lanes joining ports to it),
+shared read-only by requests. Lanes that depend on the request are made per query and never added
+to the shared graph: road lanes from a point (factory, site) to its nearest ports and cargo airports,
+a direct road lane, and great-circle air lanes between the origin-side and destination-side airports.
+
+Constraints (avoided countries, passages and modes; a module too heavy or tall for a mode) become a
+view of the graph; the sea part of that view is compiled once per constraint set into a CSR matrix so
+that a query is a scipy Dijkstra over ~5,000 junctions (degree-2 chains are contracted at build time).
+Every sea lane costs the same per km under one criterion, so the distance-shortest sea path is also
+the cheapest, fastest and cleanest one; criteria differ only in how legs of different modes and the
+transfers between them weigh against each other.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any, Literal
+
+import msgspec
+import networkx as nx
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from app.routes.modes import Mode, TransportModes
+
+Criterion = Literal["distance", "time", "cost", "co2"]
+PlaceKind = Literal["port", "airport", "point"]
+CRITERIA = ("distance", "time", "cost", "co2")
+LANE_MODES = ("road", "sea", "air")  # modes with lanes in this network (rail has data, no lanes yet)
+EARTH_RADIUS_KM = 6371.0088  # the mean radius searoute measures with
+AIR_PREFIX = "air:"
+
+
+# --- requests and answers ---------------------------------------------------------------------
+
+
+class Place(msgspec.Struct, frozen=True):
+    code: str  # UN/LOCODE for ports, "air:IATA" for airports, free text for points
+    name: str
+    kind: PlaceKind
+    lat: float
+    lon: float
+    country: str  # ISO 3166-1 alpha-2
+
+
+class RouteRequest(msgspec.Struct, frozen=True):
+    origin: Place
+    destination: Place
+    criterion: Criterion = "distance"
+    modes: tuple[str, ...] | None = None  # None: every mode with lanes
+    avoid_countries: tuple[str, ...] = ()
+    avoid_passages: tuple[str, ...] = ()
+    k: int = 3
+    weight_kg: float | None = None  # the module's gross weight
+    height_mm: float | None = None  # the module's height as loaded
+
+
+class Leg(msgspec.Struct, frozen=True, rename={"from_": "from"}):
+    mode: str
+    from_: Place
+    to: Place
+    distance_km: float
+    hours: float  # transit plus dwell at both ends
+    cost_usd: float
+    co2_kg: float
+    countries: tuple[str, ...]
+    passages: tuple[str, ...] = ()
+
+
+class Route(msgspec.Struct, frozen=True):
+    legs: tuple[Leg, ...]
+    distance_km: float
+    hours: float
+    cost_usd: float
+    co2_kg: float
+    passages: tuple[str, ...]
+    countries: tuple[str, ...]
+    geometry: dict[str, Any]  # GeoJSON LineString (one leg) or MultiLineString (a line per leg)
+
+
+class RouteAnswer(msgspec.Struct, frozen=True):
+    routes: tuple[Route, ...]
+    refused_by: str | None = None  # when no route is left: the constraint that cut the last one
+
+
+class RouteError(ValueError):
+    """A request that cannot be planned as asked (unknown place, mode, passage, criterion)."""
+
+
+class UnknownPlaceError(RouteError):
+    pass
+
+
+# --- the network ------------------------------------------------------------------------------
+
+
+class SeaLane(msgspec.Struct, frozen=True, array_like=True):
+    """A contracted chain of the maritime network between two junctions (one direction)."""
+
+    km: float
+    coords: tuple[tuple[float, float], ...]  # (lon, lat), from start to end junction
+    passages: tuple[str, ...]
+
+
+@dataclass(eq=False)
+class Network:
+    """Everything a query reads. Built once (network.py), then shared read-only; the two caches
+    below only memoise pure results."""
+
+    graph: nx.MultiDiGraph  # places and lanes; sea junctions are nodes "sea:<i>"
+    modes: TransportModes
+    version: str
+    places: dict[str, Place]  # by code: "NLRTM", "air:AMS"
+    countries: dict[str, str]  # ISO alpha-2 -> name
+    junctions: int  # sea junctions are 0..junctions-1
+    anchors: dict[str, tuple[int, float]]  # port code -> (junction, berth km)
+    lanes: dict[tuple[int, int], SeaLane]  # the shortest lane per junction pair and direction
+    port_codes: tuple[str, ...]
+    port_latlon: np.ndarray  # radians, shape (n, 2), rows as port_codes
+    hub_codes: tuple[str, ...]  # "air:IATA" of cargo hubs
+    hub_latlon: np.ndarray
+    _sea: dict[frozenset[str], csr_matrix] = field(default_factory=dict, repr=False)
+    _trees: OrderedDict[tuple[frozenset[str], int], tuple[np.ndarray, np.ndarray, float]] = field(
+        default_factory=OrderedDict, repr=False
+    )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_sea"], state["_trees"] = {}, OrderedDict()  # caches are rebuilt, never stored
+        return state
+
+
+def junction_node(i: int) -> str:
+    return f"sea:{i}"
+
+
+def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _km_to_all(lat: float, lon: float, latlon: np.ndarray) -> np.ndarray:
+    p1, l1 = math.radians(lat), math.radians(lon)
+    a = (
+        np.sin((latlon[:, 0] - p1) / 2) ** 2
+        + math.cos(p1) * np.cos(latlon[:, 0]) * np.sin((latlon[:, 1] - l1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+
+
+# --- places -----------------------------------------------------------------------------------
+
+
+def place(network: Network, code: str) -> Place:
+    """A port by UN/LOCODE ("NLRTM") or an airport by "air:IATA" (or a bare IATA code)."""
+    key = code.strip().upper()
+    if key.startswith("AIR:"):
+        key = AIR_PREFIX + key[4:]
+    found = network.places.get(key) or (network.places.get(AIR_PREFIX + key) if len(key) == 3 else None)
+    if found is None:
+        raise UnknownPlaceError(f"unknown place {code!r}: not a UN/LOCODE port nor air:IATA airport")
+    return found
+
+
+def point(network: Network, lat: float, lon: float, country: str, name: str = "") -> Place:
+    """An arbitrary place (a factory, a site) reached by road."""
+    country = country.strip().upper()
+    if country not in network.countries:
+        raise RouteError(f"unknown country {country!r}: use an ISO 3166-1 alpha-2 code")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise RouteError(f"point ({lat}, {lon}) is not a latitude/longitude")
+    code = name or f"{lat:.4f},{lon:.4f}"
+    return Place(code=code, name=name or code, kind="point", lat=lat, lon=lon, country=country)
+
+
+def find_places(network: Network, query: str, limit: int = 10) -> list[Place]:
+    """Places for a search box: exact codes first, then code prefixes, then names containing the
+    query (case-insensitive)."""
+    q = query.strip().upper()
+    if not q:
+        return []
+    exact, prefix, named = [], [], []
+    for code, p in network.places.items():
+        bare = code.removeprefix(AIR_PREFIX).upper()
+        if q in (code.upper(), bare):
+            exact.append(p)
+        elif bare.startswith(q) or code.upper().startswith(q):
+            prefix.append(p)
+        elif q in p.name.upper():
+            named.append(p)
+    ranked = exact + sorted(prefix, key=lambda p: p.code) + sorted(named, key=lambda p: (len(p.name), p.name))
+    return ranked[:limit]
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Stop:
+    place: Place
+    junction: int = -1  # ports: the sea junction it berths at
+    berth_km: float = 0.0
+
+
+@dataclass(frozen=True)
+class _LegPlan:
+    mode: str
+    start: Place
+    end: Place
+    km: float
+    coords: tuple[tuple[float, float], ...]
+    passages: tuple[str, ...] = ()
+
+
+@dataclass(order=True)
+class _Candidate:
+    score: float
+    legs: tuple[_LegPlan, ...] = field(compare=False)
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        return tuple((leg.mode, leg.start.code, leg.end.code, leg.passages) for leg in self.legs)
+
+    @property
+    def passages(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p for leg in self.legs for p in leg.passages))
+
+
+@dataclass(frozen=True)
+class _Context:
+    network: Network
+    request: RouteRequest
+    modes: frozenset[str]
+    tonnes: float
+
+
+def plan(network: Network, request: RouteRequest) -> RouteAnswer:
+    """Up to k distinct routes, best first under the request's criterion; when none is left,
+    `refused_by` names the constraint that cut the last one."""
+    ctx = _context(network, request)
+    routes = _search(ctx)
+    if routes:
+        return RouteAnswer(routes=tuple(_route(ctx, c) for c in routes))
+    return RouteAnswer(routes=(), refused_by=_diagnose(network, request))
+
+
+def _context(network: Network, request: RouteRequest) -> _Context:
+    if request.criterion not in CRITERIA:
+        raise RouteError(f"unknown criterion {request.criterion!r}; criteria: {', '.join(CRITERIA)}")
+    if request.k < 1:
+        raise RouteError("k must be at least 1")
+    modes = set(LANE_MODES if request.modes is None else request.modes)
+    unknown = modes - set(LANE_MODES)
+    if unknown:
+        raise RouteError(f"unknown mode(s) {', '.join(sorted(unknown))}; modes: {', '.join(LANE_MODES)}")
+    passage_ids = {p.id for p in network.modes.passages}
+    unknown = set(request.avoid_passages) - passage_ids
+    if unknown:
+        raise RouteError(f"unknown passage(s) {', '.join(sorted(unknown))}; passages: {', '.join(sorted(passage_ids))}")
+    unknown = {c.upper() for c in request.avoid_countries} - set(network.countries)
+    if unknown:
+        raise RouteError(f"unknown country code(s) {', '.join(sorted(unknown))}")
+    for mode_id in list(modes):
+        if not _fits(network.modes.mode(mode_id), request):
+            modes.discard(mode_id)
+    weight = request.weight_kg if request.weight_kg is not None else network.modes.default_weight_kg
+    return _Context(network, request, frozenset(modes), weight / 1000)
+
+
+def _fits(mode: Mode, request: RouteRequest) -> bool:
+    return (request.weight_kg is None or request.weight_kg <= mode.max_weight_kg) and (
+        request.height_mm is None or request.height_mm <= mode.max_height_mm
+    )
+
+
+def _resolve(network: Network, p: Place) -> Place:
+    """Ports and airports are taken from the network (their coordinates are authoritative)."""
+    if p.kind == "point":
+        if p.country.upper() not in network.countries:
+            raise RouteError(f"unknown country {p.country!r} for point {p.code!r}")
+        return p
+    found = place(network, p.code if p.kind == "port" or p.code.startswith(AIR_PREFIX) else AIR_PREFIX + p.code)
+    if found.kind != p.kind:
+        raise UnknownPlaceError(f"{p.code!r} is a {found.kind}, not a {p.kind}")
+    return found
+
+
+def _bans(ctx: _Context) -> frozenset[str]:
+    avoid = {c.upper() for c in ctx.request.avoid_countries}
+    bans = set(ctx.request.avoid_passages)
+    for p in ctx.network.modes.passages:
+        if p.avoid_by_default or avoid & set(p.countries):
+            bans.add(p.id)
+    return frozenset(bans)
+
+
+def _search(ctx: _Context) -> list[_Candidate]:
+    """Best-first over candidates; alternatives come from other port/airport choices and from
+    barring, one at a time, the passages of the routes already chosen (a Yen-like search over
+    passages, which is what makes sea routes differ meaningfully)."""
+    net, req = ctx.network, ctx.request
+    origin, destination = _resolve(net, req.origin), _resolve(net, req.destination)
+    if origin.code == destination.code and origin.kind == destination.kind:
+        raise RouteError(f"origin and destination are the same place ({origin.code})")
+    avoid = {c.upper() for c in req.avoid_countries}
+    if origin.country in avoid or destination.country in avoid:
+        return []
+    base = _bans(ctx)
+    starts = _access(ctx, origin)
+    ends = _access(ctx, destination)
+    heap = _candidates(ctx, origin, destination, starts, ends, base)
+    heapq.heapify(heap)
+    explored = {base}
+    chosen: list[_Candidate] = []
+    seen: set[tuple[object, ...]] = set()
+    while heap and len(chosen) < req.k:
+        cand = heapq.heappop(heap)
+        if cand.key in seen:
+            continue
+        seen.add(cand.key)
+        chosen.append(cand)
+        if len(chosen) >= req.k:
+            break
+        for passage in cand.passages:
+            bans = base | {passage}
+            if bans in explored or len(explored) > 4 * req.k:
+                continue
+            explored.add(bans)
+            for alt in _sea_candidates(ctx, starts[1], ends[1], bans):
+                heapq.heappush(heap, alt)
+    return chosen
+
+
+def _access(ctx: _Context, p: Place) -> tuple[list[tuple[_Stop, _LegPlan | None]], list[tuple[_Stop, _LegPlan | None]]]:
+    """(airports, ports) a place reaches: itself, or the nearest few by road."""
+    net = ctx.network
+    avoid = {c.upper() for c in ctx.request.avoid_countries}
+    road = net.modes.mode("road")
+    reach = net.modes.access.max_road_km / road.circuity if "road" in ctx.modes else 0.0
+
+    def nearest(codes: tuple[str, ...], latlon: np.ndarray, count: int) -> list[tuple[_Stop, _LegPlan | None]]:
+        if count == 0 or reach == 0 or len(codes) == 0:
+            return []
+        km = _km_to_all(p.lat, p.lon, latlon)
+        order = np.argsort(km)
+        out: list[tuple[_Stop, _LegPlan | None]] = []
+        for i in order:
+            if km[i] > reach or len(out) >= count:
+                break
+            other = net.places[codes[i]]
+            if other.country in avoid or other.code == p.code:
+                continue
+            out.append((_stop(net, other), _road(p, other, float(km[i]) * road.circuity)))
+        return out
+
+    airports: list[tuple[_Stop, _LegPlan | None]] = []
+    ports: list[tuple[_Stop, _LegPlan | None]] = []
+    if "air" in ctx.modes:
+        airports = [(_stop(net, p), None)] if p.kind == "airport" else []
+        if p.kind != "airport":
+            airports = nearest(net.hub_codes, net.hub_latlon, net.modes.access.airports)
+    if "sea" in ctx.modes:
+        if p.kind == "port":
+            ports = [(_stop(net, p), None)]
+        elif p.kind == "point":
+            ports = nearest(net.port_codes, net.port_latlon, net.modes.access.ports)
+    return airports, ports
+
+
+def _stop(net: Network, p: Place) -> _Stop:
+    if p.kind == "port":
+        junction, berth = net.anchors[p.code]
+        return _Stop(p, junction, berth)
+    return _Stop(p)
+
+
+def _road(a: Place, b: Place, km: float) -> _LegPlan:
+    return _LegPlan("road", a, b, km, ((a.lon, a.lat), (b.lon, b.lat)))
+
+
+def _rate(ctx: _Context, mode_id: str) -> tuple[float, float]:
+    """(score per km, score per transfer) of a mode under the request's criterion."""
+    m = ctx.network.modes.mode(mode_id)
+    c = ctx.request.criterion
+    if c == "distance":
+        return 1.0, 0.0
+    if c == "time":
+        return 1.0 / m.speed_kmh, m.dwell_hours
+    if c == "cost":
+        return m.usd_per_tkm * ctx.tonnes, m.handling_usd
+    return m.co2_g_per_tkm * ctx.tonnes / 1000, m.handling_co2_kg
+
+
+def _score(ctx: _Context, legs: Iterable[_LegPlan]) -> float:
+    total = 0.0
+    for leg in legs:
+        per_km, per_transfer = _rate(ctx, leg.mode)
+        total += leg.km * per_km + (2 * per_transfer if leg.mode != "road" else 0.0)
+    return total
+
+
+def _candidates(
+    ctx: _Context,
+    origin: Place,
+    destination: Place,
+    starts: tuple[list[tuple[_Stop, _LegPlan | None]], list[tuple[_Stop, _LegPlan | None]]],
+    ends: tuple[list[tuple[_Stop, _LegPlan | None]], list[tuple[_Stop, _LegPlan | None]]],
+    bans: frozenset[str],
+) -> list[_Candidate]:
+    out = _sea_candidates(ctx, starts[1], ends[1], bans)
+    # air: a great-circle lane between each origin-side and destination-side airport
+    air = ctx.network.modes.mode("air")
+    for a, a_road in starts[0]:
+        for b, b_road in ends[0]:
+            if a.place.code == b.place.code:
+                continue
+            pa, pb = a.place, b.place
+            km = great_circle_km(pa.lat, pa.lon, pb.lat, pb.lon) * air.circuity
+            legs = [
+                leg
+                for leg in (a_road, _LegPlan("air", pa, pb, km, ((pa.lon, pa.lat), (pb.lon, pb.lat))), _flip(b_road))
+                if leg
+            ]
+            out.append(_Candidate(_score(ctx, legs), tuple(legs)))
+    # a direct road lane when both ends are within road reach of each other
+    road = ctx.network.modes.mode("road")
+    if "road" in ctx.modes:
+        km = great_circle_km(origin.lat, origin.lon, destination.lat, destination.lon) * road.circuity
+        if km <= ctx.network.modes.access.max_road_km:
+            legs = [_road(origin, destination, km)]
+            out.append(_Candidate(_score(ctx, legs), tuple(legs)))
+    return out
+
+
+def _flip(leg: _LegPlan | None) -> _LegPlan | None:
+    if leg is None:
+        return None
+    return _LegPlan(leg.mode, leg.end, leg.start, leg.km, leg.coords[::-1], leg.passages)
+
+
+def _sea_candidates(
+    ctx: _Context,
+    starts: list[tuple[_Stop, _LegPlan | None]],
+    ends: list[tuple[_Stop, _LegPlan | None]],
+    bans: frozenset[str],
+) -> list[_Candidate]:
+    out: list[_Candidate] = []
+    if not starts or not ends:
+        return out
+    net = ctx.network
+    for s, s_road in starts:
+        # Most sea routes are under 1.6× the great circle plus a detour; bound the search by that
+        # first and search the whole sea only when a target lies beyond it (distances within the
+        # bound are exact, so the answer is the same).
+        far = max(great_circle_km(s.place.lat, s.place.lon, t.place.lat, t.place.lon) for t, _ in ends)
+        dist, pred = _tree(net, bans, s.junction, far * 1.6 + 2500)
+        if any(math.isinf(dist[t.junction]) for t, _ in ends):
+            dist, pred = _tree(net, bans, s.junction)
+        for t, t_road in ends:
+            if s.place.code == t.place.code:
+                continue
+            d = float(dist[t.junction])
+            if math.isinf(d):
+                continue
+            path = _path(pred, s.junction, t.junction)
+            legs = [leg for leg in (s_road, _sea_leg(net, s, t, path), _flip(t_road)) if leg]
+            out.append(_Candidate(_score(ctx, legs), tuple(legs)))
+    return out
+
+
+def _path(pred: np.ndarray, source: int, target: int) -> list[int]:
+    path = [target]
+    node = target
+    while node != source:
+        node = int(pred[node])
+        path.append(node)
+    path.reverse()
+    return path
+
+
+def _sea_leg(net: Network, s: _Stop, t: _Stop, path: list[int]) -> _LegPlan:
+    coords: list[tuple[float, float]] = [(s.place.lon, s.place.lat)]
+    passages: list[str] = []
+    km = s.berth_km + t.berth_km
+    for u, v in pairwise(path):
+        lane = net.lanes[(u, v)]
+        km += lane.km
+        coords.extend(lane.coords[1:] if coords[-1] == lane.coords[0] else lane.coords)
+        passages.extend(p for p in lane.passages if p not in passages)
+    if len(path) == 1:
+        coords.append(net_junction_coord(net, s))
+    coords.append((t.place.lon, t.place.lat))
+    return _LegPlan("sea", s.place, t.place, km, tuple(coords), tuple(passages))
+
+
+def net_junction_coord(net: Network, s: _Stop) -> tuple[float, float]:
+    data = net.graph.nodes[junction_node(s.junction)]
+    return (data["lon"], data["lat"])
+
+
+def sea_view(network: Network, bans: frozenset[str]) -> nx.classes.graphviews.SubGraph:  # type: ignore[name-defined]
+    """The sea lanes left when `bans` (passage ids) are barred: the constraint as a graph view."""
+    g = network.graph
+
+    def keep(u: str, v: str, key: str) -> bool:
+        data = g.edges[u, v, key]
+        return data["mode"] == "sea" and data["kind"] == "lane" and not bans.intersection(data["passages"])
+
+    return nx.subgraph_view(g, filter_edge=keep)
+
+
+def _sea_matrix(network: Network, bans: frozenset[str]) -> csr_matrix:
+    matrix = network._sea.get(bans)
+    if matrix is None:
+        rows, cols, km = [], [], []
+        for _, _, data in sea_view(network, bans).edges(data=True):
+            rows.append(data["u"])
+            cols.append(data["v"])
+            km.append(data["distance_km"])
+        n = network.junctions
+        # several lanes may join the same pair: keep the shortest (a CSR would add them up)
+        best: dict[tuple[int, int], float] = {}
+        for r, c, w in zip(rows, cols, km, strict=True):
+            if w < best.get((r, c), math.inf):
+                best[(r, c)] = w
+        keys = list(best)
+        matrix = csr_matrix(
+            (np.fromiter(best.values(), float, len(keys)), ([k[0] for k in keys], [k[1] for k in keys])), shape=(n, n)
+        )
+        network._sea[bans] = matrix
+    return matrix
+
+
+def _tree(
+    network: Network, bans: frozenset[str], source: int, reach: float = math.inf
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shortest sea distances and predecessors from one junction, exact up to `reach` km (a bounded
+    search settles far fewer junctions); memoised, LRU. Junctions beyond the bound read as inf."""
+    key = (bans, source)
+    hit = network._trees.get(key)
+    if hit is not None and hit[2] >= reach:
+        network._trees.move_to_end(key)
+        return hit[0], hit[1]
+    dist, pred = dijkstra(_sea_matrix(network, bans), indices=source, return_predecessors=True, limit=reach)
+    network._trees[key] = (dist, pred, reach)
+    network._trees.move_to_end(key)
+    if len(network._trees) > 256:
+        network._trees.popitem(last=False)
+    return dist, pred
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+
+def _route(ctx: _Context, cand: _Candidate) -> Route:
+    legs = tuple(_leg(ctx, leg) for leg in cand.legs)
+    countries = tuple(dict.fromkeys(c for leg in legs for c in leg.countries))
+    lines = [_unwrap(leg.coords) for leg in cand.legs]
+    geometry: dict[str, Any] = (
+        {"type": "LineString", "coordinates": lines[0]}
+        if len(lines) == 1
+        else {"type": "MultiLineString", "coordinates": lines}
+    )
+    return Route(
+        legs=legs,
+        distance_km=round(sum(leg.distance_km for leg in legs), 1),
+        hours=round(sum(leg.hours for leg in legs), 1),
+        cost_usd=round(sum(leg.cost_usd for leg in legs), 2),
+        co2_kg=round(sum(leg.co2_kg for leg in legs), 1),
+        passages=cand.passages,
+        countries=countries,
+        geometry=geometry,
+    )
+
+
+def _leg(ctx: _Context, leg: _LegPlan) -> Leg:
+    m = ctx.network.modes.mode(leg.mode)
+    transfers = 0 if leg.mode == "road" else 2
+    by_id = {p.id: p for p in ctx.network.modes.passages}
+    countries = dict.fromkeys(
+        [leg.start.country, *(c for p in leg.passages for c in by_id[p].countries), leg.end.country]
+    )
+    return Leg(
+        mode=leg.mode,
+        from_=leg.start,
+        to=leg.end,
+        distance_km=round(leg.km, 1),
+        hours=round(leg.km / m.speed_kmh + transfers * m.dwell_hours, 1),
+        cost_usd=round(leg.km * m.usd_per_tkm * ctx.tonnes + transfers * m.handling_usd, 2),
+        co2_kg=round(leg.km * m.co2_g_per_tkm * ctx.tonnes / 1000 + transfers * m.handling_co2_kg, 1),
+        countries=tuple(countries),
+        passages=leg.passages,
+    )
+
+
+def _unwrap(coords: tuple[tuple[float, float], ...]) -> list[list[float]]:
+    """Continuous longitudes across the antimeridian (as searoute draws them)."""
+    out: list[list[float]] = []
+    shift = 0.0
+    prev: float | None = None
+    for lon, lat in coords:
+        if prev is not None:
+            if lon + shift - prev > 180:
+                shift -= 360
+            elif lon + shift - prev < -180:
+                shift += 360
+        prev = lon + shift
+        out.append([round(prev, 5), round(lat, 5)])
+    return out
+
+
+def _diagnose(network: Network, request: RouteRequest) -> str:
+    """Relax one constraint at a time; the first whose removal brings a route back cut the last."""
+    trials: list[tuple[str, RouteRequest]] = []
+    for c in request.avoid_countries:
+        rest = tuple(x for x in request.avoid_countries if x != c)
+        trials.append((f"avoid_countries: {c}", msgspec.structs.replace(request, avoid_countries=rest, k=1)))
+    for p in request.avoid_passages:
+        rest = tuple(x for x in request.avoid_passages if x != p)
+        trials.append((f"avoid_passages: {p}", msgspec.structs.replace(request, avoid_passages=rest, k=1)))
+    if request.modes is not None:
+        trials.append((f"modes: {', '.join(request.modes)}", msgspec.structs.replace(request, modes=None, k=1)))
+    if request.weight_kg is not None:
+        trials.append((f"weight_kg: {request.weight_kg:g}", msgspec.structs.replace(request, weight_kg=None, k=1)))
+    if request.height_mm is not None:
+        trials.append((f"height_mm: {request.height_mm:g}", msgspec.structs.replace(request, height_mm=None, k=1)))
+    for label, relaxed in trials:
+        if _search(_context(network, relaxed)):
+            return label
+    if trials:
+        return "the constraints together: " + "; ".join(label for label, _ in trials)
+    return "the network: no port, airport or road lane joins these places"

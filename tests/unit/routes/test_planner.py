@@ -1,0 +1,165 @@
+"""Route planning against searoute, and the constraints a request can put on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.routes.domain import (
+    Network,
+    Place,
+    RouteError,
+    RouteRequest,
+    UnknownPlaceError,
+    find_places,
+    place,
+    plan,
+    point,
+)
+from tests.unit.routes.conftest import searoute_km
+
+
+def _sea(network: Network, o: str, d: str, **kw: Any) -> RouteRequest:
+    return RouteRequest(place(network, o), place(network, d), modes=("sea",), **kw)
+
+
+def _berths(network: Network, *codes: str) -> float:
+    return sum(network.anchors[c][1] for c in codes)
+
+
+@pytest.mark.parametrize(
+    ("origin", "destination", "avoid", "expected_km", "via"),
+    [
+        ("NLRTM", "SGSIN", (), 15_498, {"suez", "malacca"}),
+        ("CNSHA", "USSAV", (), 19_022, {"panama"}),
+        ("NLRTM", "SGSIN", ("suez",), 21_958, {"cape-of-good-hope"}),
+    ],
+)
+def test_known_routes_agree_with_searoute(
+    network: Network,
+    searoute_graphs: Any,
+    origin: str,
+    destination: str,
+    avoid: tuple[str, ...],
+    expected_km: float,
+    via: set[str],
+) -> None:
+    answer = plan(network, _sea(network, origin, destination, avoid_passages=avoid, k=1))
+    (route,) = answer.routes
+    assert via <= set(route.passages)
+    assert not set(avoid) & set(route.passages)
+    assert route.distance_km == pytest.approx(expected_km, rel=0.005)
+    tags = {"suez": "suez"}
+    theirs = searoute_km(
+        searoute_graphs,
+        place(network, origin),
+        place(network, destination),
+        ["northwest", *(tags[a] for a in avoid)],
+    )
+    ours = route.distance_km - _berths(network, origin, destination)  # searoute leaves berths out
+    assert ours == pytest.approx(theirs, rel=0.005)
+
+
+def test_a_route_has_legs_totals_and_geometry(network: Network) -> None:
+    route = plan(network, _sea(network, "NLRTM", "SGSIN", k=1)).routes[0]
+    (leg,) = route.legs
+    assert (leg.mode, leg.from_.code, leg.to.code) == ("sea", "NLRTM", "SGSIN")
+    assert leg.hours > leg.distance_km / 40 and leg.cost_usd > 0 and leg.co2_kg > 0
+    assert route.countries[0] == "NL" and {"SG", "EG"} <= set(route.countries)
+    assert route.geometry["type"] == "LineString"
+    coords = route.geometry["coordinates"]
+    assert coords[0] == pytest.approx([4.44245, 51.90438], abs=1e-3)
+    assert len(coords) > 20
+
+
+def test_avoiding_a_country_removes_every_lane_through_it(network: Network) -> None:
+    route = plan(network, _sea(network, "NLRTM", "SGSIN", avoid_countries=("EG",), k=2)).routes[0]
+    assert "suez" not in route.passages
+    assert all("EG" not in leg.countries for r in [route] for leg in r.legs)
+    assert "EG" not in route.countries
+    factory = point(network, 50.94, 6.96, "DE", "Cologne factory")
+    site = point(network, 1.35, 103.82, "SG", "Singapore site")
+    for r in plan(network, RouteRequest(factory, site, avoid_countries=("NL", "EG"), k=3)).routes:
+        assert all(leg.from_.country not in {"NL", "EG"} and leg.to.country not in {"NL", "EG"} for leg in r.legs)
+        assert not {"NL", "EG"} & set(r.countries)
+
+
+def test_k_alternatives_are_distinct_and_ordered(network: Network) -> None:
+    routes = plan(network, _sea(network, "NLRTM", "SGSIN", k=3)).routes
+    assert len(routes) == 3
+    keys = {tuple((leg.from_.code, leg.to.code, leg.passages) for leg in r.legs) for r in routes}
+    assert len(keys) == 3
+    assert [r.distance_km for r in routes] == sorted(r.distance_km for r in routes)
+
+
+def test_criterion_changes_the_choice(network: Network) -> None:
+    factory = point(network, 50.94, 6.96, "DE", "Cologne factory")
+    site = point(network, 1.35, 103.82, "SG", "Singapore site")
+    fast = plan(network, RouteRequest(factory, site, criterion="time", k=1)).routes[0]
+    clean = plan(network, RouteRequest(factory, site, criterion="co2", k=1)).routes[0]
+    assert "air" in {leg.mode for leg in fast.legs}
+    assert "air" not in {leg.mode for leg in clean.legs} and "sea" in {leg.mode for leg in clean.legs}
+    assert fast.hours < clean.hours and clean.co2_kg < fast.co2_kg
+    assert fast.geometry["type"] == "MultiLineString"
+
+
+def test_a_module_too_tall_for_air_is_routed_around_it(network: Network) -> None:
+    factory = point(network, 50.94, 6.96, "DE", "Cologne factory")
+    site = point(network, 1.35, 103.82, "SG", "Singapore site")
+    tall = plan(network, RouteRequest(factory, site, criterion="time", k=3, weight_kg=30_000, height_mm=2_900))
+    assert tall.routes
+    assert all(leg.mode != "air" for r in tall.routes for leg in r.legs)
+
+
+def test_a_module_too_heavy_for_road_is_routed_around_it(network: Network) -> None:
+    # Rotterdam to Hamburg: a light module goes by truck, a 60 t one by ship
+    light = plan(network, RouteRequest(place(network, "NLRTM"), place(network, "DEHAM"), criterion="time", k=1))
+    assert light.routes[0].legs[0].mode == "road"
+    heavy = plan(
+        network, RouteRequest(place(network, "NLRTM"), place(network, "DEHAM"), criterion="time", k=1, weight_kg=60_000)
+    )
+    assert [leg.mode for leg in heavy.routes[0].legs] == ["sea"]
+
+
+def test_unknown_place_is_a_clear_error(network: Network) -> None:
+    with pytest.raises(UnknownPlaceError, match="XXNOPE"):
+        place(network, "XXNOPE")
+    bogus = Place(code="ZZZZZ", name="?", kind="port", lat=0, lon=0, country="ZZ")
+    with pytest.raises(UnknownPlaceError, match="ZZZZZ"):
+        plan(network, RouteRequest(bogus, place(network, "SGSIN")))
+
+
+def test_bad_constraints_are_clear_errors(network: Network) -> None:
+    with pytest.raises(RouteError, match="unknown passage"):
+        plan(network, _sea(network, "NLRTM", "SGSIN", avoid_passages=("atlantis",)))
+    with pytest.raises(RouteError, match="unknown mode"):
+        plan(network, RouteRequest(place(network, "NLRTM"), place(network, "SGSIN"), modes=("teleport",)))
+    with pytest.raises(RouteError, match="unknown country"):
+        point(network, 1, 2, "QQ")
+
+
+def test_nothing_left_names_the_constraint(network: Network) -> None:
+    answer = plan(network, _sea(network, "NLRTM", "SGSIN", weight_kg=400_000))
+    assert answer.routes == ()
+    assert answer.refused_by == "weight_kg: 400000"
+    answer = plan(network, _sea(network, "NLRTM", "SGSIN", avoid_countries=("SG",)))
+    assert answer.routes == () and answer.refused_by == "avoid_countries: SG"
+    answer = plan(network, RouteRequest(place(network, "NLRTM"), place(network, "SGSIN"), modes=("road",)))
+    assert answer.routes == () and answer.refused_by == "modes: road"
+
+
+def test_airport_to_airport(network: Network) -> None:
+    route = plan(network, RouteRequest(place(network, "air:FRA"), place(network, "HKG"), criterion="time", k=1)).routes[
+        0
+    ]
+    assert [leg.mode for leg in route.legs] == ["air"]
+    assert 9_000 < route.distance_km < 10_000
+
+
+def test_find_places(network: Network) -> None:
+    assert find_places(network, "nlrtm", 5)[0].code == "NLRTM"
+    assert find_places(network, "AMS", 5)[0].code == "air:AMS"
+    names = [p.name for p in find_places(network, "rotterdam", 10)]
+    assert "Rotterdam" in names
+    assert find_places(network, "  ", 5) == []
