@@ -430,6 +430,9 @@ def routes_plan(
             legs,
         )
     console.print(table)
+    if result.export is not None:
+        e = result.export
+        console.print(f"export: {e.status.replace('_', ' ')} — {e.rule}; {e.citation} (rules {e.rules_version})")
 
 
 @main.group()

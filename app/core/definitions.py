@@ -301,7 +301,23 @@ def check_all(directory: Path = WORKFLOWS_DIR) -> tuple[list[str], list[str]]:
             ok.append(f"{_display(modes_path)}: {len(modes.modes)} modes")
         except DefinitionError as exc:
             faults += exc.faults
-    known = {path, rules_path, modes_path}
+    export_path = directory / "export-rules.toml"
+    if export_path.exists():
+        from iso3166 import countries_by_alpha2
+
+        from app.routes.export import decode_rules as decode_export_rules  # the routes area owns it
+
+        try:
+            export_rules = decode_export_rules(
+                export_path.read_bytes(), _display(export_path), countries_by_alpha2.keys()
+            )
+            ok.append(
+                f"{_display(export_path)}: export rules version {export_rules.version},"
+                f" {len(export_rules.classifications)} classifications"
+            )
+        except DefinitionError as exc:
+            faults += exc.faults
+    known = {path, rules_path, modes_path, export_path}
     for other in sorted(directory.glob("*.toml")):
         if other not in known:
             faults.append(f"{_display(other)}:1: unknown definition file")

@@ -62,9 +62,21 @@ class RouteRead(msgspec.Struct):
     geometry: dict[str, Any]  # GeoJSON
 
 
+class ExportRead(msgspec.Struct):
+    status: str  # allowed, license_required, denied, needs_review
+    eccn: str
+    destination: str
+    rule: str
+    citation: str
+    rules_version: str
+    transit_barred: list[str]  # countries the routes were kept from calling at
+    transit_citation: str
+
+
 class PlanRead(msgspec.Struct):
     origin: PlaceRead
     destination: PlaceRead
     criterion: str
     routes: list[RouteRead]  # best first
     module: str | None = None
+    export: ExportRead | None = None  # the export rule that applied to the module and destination

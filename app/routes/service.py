@@ -15,9 +15,10 @@ from app.core.db import UnitOfWork
 from app.core.errors import InvalidInput, NotFound, RuleRefused
 from app.factory.models import Factory
 from app.factory.service import load_module
-from app.routes import domain
+from app.routes import domain, export
 from app.routes.domain import Network, Place, RouteError, RouteRequest, UnknownPlaceError
-from app.routes.schemas import LegRead, PlaceRead, PlanIn, PlanRead, PointIn, RouteRead
+from app.routes.export import ExportDecision
+from app.routes.schemas import ExportRead, LegRead, PlaceRead, PlanIn, PlanRead, PointIn, RouteRead
 from app.sites.models import Site
 
 
@@ -136,15 +137,26 @@ async def plan(uow: UnitOfWork, network: Network, data: PlanIn) -> PlanRead:
     origin = await resolve_place(uow, network, data.origin)
     destination = await resolve_place(uow, network, data.destination)
     weight_kg = height_mm = None
+    decision: ExportDecision | None = None
+    avoid = {c.upper() for c in data.avoid_countries}
     if data.module:
         module = await load_module(uow, data.module)
         weight_kg, height_mm = module.spec.weight_kg, float(module.spec.height_mm)
+        decision = export.decide(export.load_rules(), module.spec.export_class, destination.country, network.countries)
+        if decision.status == "denied":
+            raise RuleRefused(
+                f"export rules refuse {module.serial} ({decision.eccn}) to {destination.country}: {decision.rule}"
+                f" — {decision.citation} (export rules {decision.rules_version})",
+                export=msgspec.to_builtins(decision),
+            )
+        # No port call or landing in a barred country; the two ends are the shipment's own business.
+        avoid |= set(decision.transit_barred) - {origin.country, destination.country}
     request = RouteRequest(
         origin=origin,
         destination=destination,
         criterion=data.criterion,
         modes=tuple(data.modes) if data.modes else None,
-        avoid_countries=tuple(c.upper() for c in data.avoid_countries),
+        avoid_countries=tuple(sorted(avoid)),
         avoid_passages=tuple(data.avoid_passages),
         k=data.k,
         weight_kg=weight_kg,
@@ -169,4 +181,5 @@ async def plan(uow: UnitOfWork, network: Network, data: PlanIn) -> PlanRead:
         criterion=data.criterion,
         routes=[_route_read(r) for r in answer.routes],
         module=data.module,
+        export=msgspec.convert(msgspec.to_builtins(decision), ExportRead) if decision is not None else None,
     )

@@ -103,3 +103,28 @@ async def test_avoided_country_is_not_crossed(client: Client) -> None:
     for route in response.json()["routes"]:
         assert "EG" not in route["countries"] and "suez" not in route["passages"]
         assert all("EG" not in leg["countries"] for leg in route["legs"])
+
+
+async def test_export_rules_refuse_a_barred_destination_and_keep_routes_out_of_barred_countries(client: Client) -> None:
+    planner = await bearer(client, "planner")
+    modules = (await client.get("/api/v1/modules?limit=100", headers=planner)).json()["items"]
+    listed = (await client.get("/api/v1/specs", headers=planner)).json()
+    specs = {s["code"]: s for s in (listed["items"] if isinstance(listed, dict) else listed)}
+    module = next(m["serial"] for m in modules if specs[m["spec"]]["export_class"].startswith("4A090"))
+    refused = await client.post(
+        "/api/v1/routes/plan", json={"origin": "NLRTM", "destination": "CNSHA", "module": module}, headers=planner
+    )
+    body = assert_problem(refused, 422, "presumption of denial", "15 CFR", "export rules 2026.11-1")
+    assert body["export"]["status"] == "denied" and body["export"]["destination"] == "CN"
+    allowed = await client.post(
+        "/api/v1/routes/plan",
+        json={"origin": "NLRTM", "destination": "JPTYO", "module": module, "modes": ["sea"], "k": 2},
+        headers=planner,
+    )
+    assert allowed.status_code == 200, allowed.text
+    plan = allowed.json()
+    assert plan["export"]["status"] == "allowed" and plan["export"]["eccn"].startswith("4A090")
+    barred = set(plan["export"]["transit_barred"])
+    assert {"CN", "RU"} <= barred
+    for route in plan["routes"]:
+        assert not barred & set(route["countries"])
