@@ -267,3 +267,23 @@ async def test_append_only_trigger_survives_transitions(client: Client, app: Lit
                 await conn.execute(text("DELETE FROM events"))
     finally:
         await db.dispose()
+
+
+async def test_export_clearance_is_real_on_departure(client: AsyncTestClient[Litestar]) -> None:
+    """depart needs export_cleared: the export rules for the module's spec and its destination site."""
+    admin = await bearer(client, "admin")
+    listed = (await client.get("/api/v1/specs", headers=admin)).json()
+    specs = {s["code"]: s for s in (listed["items"] if isinstance(listed, dict) else listed)}
+    ready = (await client.get("/api/v1/modules?state=burn_in_passed&limit=50", headers=admin)).json()["items"]
+    controlled = [m["serial"] for m in ready if specs[m["spec"]]["export_class"].startswith("4A090")]
+    assert len(controlled) >= 2, "the demo fleet needs two 4A090 modules that passed burn-in"
+    waiver = {"manifest_issued": "Manifest issued in the legacy TMS, ref M-2231"}
+    outcomes = {}
+    for serial, site in zip(controlled, ("DEKEL1", "AEAUH1"), strict=False):
+        url = f"/api/v1/modules/{serial}/transitions"
+        packed = await client.post(url, json={"transition": "pack", "payload": {"site": site}}, headers=admin)
+        assert packed.status_code == 200, packed.text
+        outcomes[site] = await client.post(url, json={"transition": "depart", "waivers": waiver}, headers=admin)
+    assert outcomes["DEKEL1"].status_code == 200, outcomes["DEKEL1"].text
+    refused = assert_problem(outcomes["AEAUH1"], 422, "export_cleared", "licence", "D:4", "15 CFR")
+    assert refused["guard"] == "export_cleared"

@@ -136,6 +136,9 @@ def test_absent_areas_refuse_and_say_so() -> None:
         elif name == "burn_in_passed":
             assert not outcome.ok
             assert "no finished burn-in run" in outcome.reason
+        elif name == "export_cleared":
+            assert not outcome.ok
+            assert "no destination site" in outcome.reason
         else:
             assert not outcome.ok
             assert "not available yet" in outcome.reason
@@ -163,3 +166,11 @@ def test_if_match_forms() -> None:
         domain.check_version(snapshot, ok)
     with pytest.raises(domain.VersionConflict):
         domain.check_version(snapshot, "2")
+
+
+def test_export_clearance_says_which_rule() -> None:
+    guard = GUARDS["export_cleared"]
+    assert guard.check(GuardFacts(serial="S-1", export_cleared=True)).ok
+    refused = guard.check(GuardFacts(serial="S-1", export_cleared=False, export_reason="licence required (D:4)"))
+    assert not refused.ok and "licence required (D:4)" in refused.reason
+    assert not guard.waivable

@@ -19,6 +19,7 @@ class GuardFacts(msgspec.Struct, frozen=True, kw_only=True):
     burn_in_verdict: str | None = None  # "pass" / "fail" of the latest finished run since entering burn-in
     manifest_issued: bool | None = None
     export_cleared: bool | None = None
+    export_reason: str = ""  # the export rule that decided, with its citation
     checklist_signed: bool | None = None
     validation_passed: bool | None = None
     decommission_checklist_signed: bool | None = None
@@ -61,6 +62,14 @@ def burn_in_passed(facts: GuardFacts) -> GuardOutcome:
     return GuardOutcome(True)
 
 
+def export_cleared(facts: GuardFacts) -> GuardOutcome:
+    if facts.export_cleared is None:
+        return GuardOutcome(False, f"{facts.serial} has no destination site to clear for export")
+    if facts.export_cleared:
+        return GuardOutcome(True)
+    return GuardOutcome(False, f"{facts.serial} is not export-cleared: {facts.export_reason}")
+
+
 def _flag(name: str, area: str, what: str, failing: str) -> Callable[[GuardFacts], GuardOutcome]:
     def check(facts: GuardFacts) -> GuardOutcome:
         value = getattr(facts, name)
@@ -84,12 +93,8 @@ GUARDS: dict[str, Guard] = {
             "shipments",
             waivable=True,
         ),
-        Guard(
-            "export_cleared",
-            _flag("export_cleared", "export control", "export clearance", "{serial} is not export-cleared"),
-            "export control",
-            waivable=False,
-        ),
+        # Never waived: a legal control. Facts come from workflows/export-rules.toml and the destination site.
+        Guard("export_cleared", export_cleared, "export control", waivable=False),
         Guard(
             "checklist_signed",
             _flag("checklist_signed", "commissioning", "signed checklist", "checklist of {serial} not signed"),

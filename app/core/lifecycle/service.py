@@ -32,8 +32,37 @@ async def guard_facts(uow: UnitOfWork, module: Module) -> GuardFacts:
 
     bom = {line["kind"]: int(line["quantity"]) for line in module.spec.bom}
     installed = await FactoryRepository(uow.session).part_counts(module.id)
+    cleared, reason = _export_clearance(module)
     return GuardFacts(
-        serial=module.serial, bom=bom, installed=installed, burn_in_verdict=await burn_in_verdict(uow, module.id)
+        serial=module.serial,
+        bom=bom,
+        installed=installed,
+        burn_in_verdict=await burn_in_verdict(uow, module.id),
+        export_cleared=cleared,
+        export_reason=reason,
+    )
+
+
+def _export_clearance(module: Module) -> tuple[bool | None, str]:
+    """Whether the module may leave for its destination site under the export rules. Only "allowed"
+    clears it: a licence requirement holds it until a licence is on record, and "needs review" (an
+    unknown classification or destination) is never a pass."""
+    if module.site is None:
+        return None, ""
+    from iso3166 import countries_by_alpha2
+
+    from app.routes.export import decide, load_rules  # the routes area owns the export rules
+
+    decision = decide(load_rules(), module.spec.export_class, module.site.country, countries_by_alpha2.keys())
+    if decision.status == "allowed":
+        return True, decision.rule
+    what = {
+        "license_required": "an export licence is required and none is on record",
+        "denied": "export is refused",
+        "needs_review": "export needs compliance review",
+    }[decision.status]
+    return False, f"{what} — {decision.rule}; {decision.citation} (export rules {decision.rules_version})".replace(
+        "; (", " ("
     )
 
 
