@@ -30,6 +30,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from app.routes.borders import Borders
 from app.routes.modes import Mode, TransportModes
 
 Criterion = Literal["distance", "time", "cost", "co2"]
@@ -128,6 +129,7 @@ class Network:
     port_latlon: np.ndarray  # radians, shape (n, 2), rows as port_codes
     hub_codes: tuple[str, ...]  # "air:IATA" of cargo hubs
     hub_latlon: np.ndarray
+    borders: Borders | None = None  # country shapes: which countries a road lane crosses
     _sea: dict[frozenset[str], csr_matrix] = field(default_factory=dict, repr=False)
     _trees: OrderedDict[tuple[frozenset[str], int], tuple[np.ndarray, np.ndarray, float]] = field(
         default_factory=OrderedDict, repr=False
@@ -220,6 +222,7 @@ class _LegPlan:
     km: float
     coords: tuple[tuple[float, float], ...]
     passages: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()  # countries under a road lane between its ends, in travel order
 
 
 @dataclass(order=True)
@@ -360,7 +363,10 @@ def _access(ctx: _Context, p: Place) -> tuple[list[tuple[_Stop, _LegPlan | None]
             other = net.places[codes[i]]
             if other.country in avoid or other.code == p.code:
                 continue
-            out.append((_stop(net, other), _road(p, other, float(km[i]) * road.circuity)))
+            lane = _road(net, p, other, float(km[i]) * road.circuity)
+            if avoid.intersection(lane.countries):
+                continue  # the road itself runs through an avoided country
+            out.append((_stop(net, other), lane))
         return out
 
     airports: list[tuple[_Stop, _LegPlan | None]] = []
@@ -384,8 +390,9 @@ def _stop(net: Network, p: Place) -> _Stop:
     return _Stop(p)
 
 
-def _road(a: Place, b: Place, km: float) -> _LegPlan:
-    return _LegPlan("road", a, b, km, ((a.lon, a.lat), (b.lon, b.lat)))
+def _road(net: Network, a: Place, b: Place, km: float) -> _LegPlan:
+    crossed = net.borders.crossed(a.lat, a.lon, b.lat, b.lon, km) if net.borders is not None else ()
+    return _LegPlan("road", a, b, km, ((a.lon, a.lat), (b.lon, b.lat)), countries=crossed)
 
 
 def _rate(ctx: _Context, mode_id: str) -> tuple[float, float]:
@@ -436,8 +443,10 @@ def _candidates(
     road = ctx.network.modes.mode("road")
     if "road" in ctx.modes:
         km = great_circle_km(origin.lat, origin.lon, destination.lat, destination.lon) * road.circuity
-        if km <= ctx.network.modes.access.max_road_km:
-            legs = [_road(origin, destination, km)]
+        direct = _road(ctx.network, origin, destination, km)
+        avoided = {c.upper() for c in ctx.request.avoid_countries}
+        if km <= ctx.network.modes.access.max_road_km and not avoided.intersection(direct.countries):
+            legs = [direct]
             out.append(_Candidate(_score(ctx, legs), tuple(legs)))
     return out
 
@@ -445,7 +454,7 @@ def _candidates(
 def _flip(leg: _LegPlan | None) -> _LegPlan | None:
     if leg is None:
         return None
-    return _LegPlan(leg.mode, leg.end, leg.start, leg.km, leg.coords[::-1], leg.passages)
+    return _LegPlan(leg.mode, leg.end, leg.start, leg.km, leg.coords[::-1], leg.passages, leg.countries[::-1])
 
 
 def _sea_candidates(
@@ -588,7 +597,7 @@ def _leg(ctx: _Context, leg: _LegPlan) -> Leg:
     transfers = 0 if leg.mode == "road" else 2
     by_id = {p.id: p for p in ctx.network.modes.passages}
     countries = dict.fromkeys(
-        [leg.start.country, *(c for p in leg.passages for c in by_id[p].countries), leg.end.country]
+        [leg.start.country, *leg.countries, *(c for p in leg.passages for c in by_id[p].countries), leg.end.country]
     )
     return Leg(
         mode=leg.mode,

@@ -21,10 +21,11 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from app.routes.borders import Borders, load_borders
 from app.routes.domain import AIR_PREFIX, Network, Place, SeaLane, junction_node
 from app.routes.modes import MODES_FILE, TransportModes, decode_modes
 
-FORMAT = 1  # bump when the build changes shape
+FORMAT = 2  # bump when the build changes shape (2: country borders for road lanes)
 PACKAGES = ("searoute", "airportsdata", "iso3166", "networkx", "scipy", "numpy", "msgspec")
 _R_KM = 6371.0088
 
@@ -172,7 +173,16 @@ def build_network(modes: TransportModes) -> Network:
         port_latlon=_radians([places[c] for c in port_codes]),
         hub_codes=hubs,
         hub_latlon=_radians([places[c] for c in hubs]),
+        borders=_borders(),
     )
+
+
+def _borders() -> Borders:
+    from iso3166 import countries_by_numeric
+
+    from app.routes.worldmap import ATLAS
+
+    return load_borders(ATLAS, {numeric: c.alpha2 for numeric, c in countries_by_numeric.items()})
 
 
 def _lane_attrs(modes: TransportModes, lane: SeaLane, u: int, v: int, mode: Any) -> dict[str, Any]:

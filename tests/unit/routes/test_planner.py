@@ -163,3 +163,14 @@ def test_find_places(network: Network) -> None:
     names = [p.name for p in find_places(network, "rotterdam", 10)]
     assert "Rotterdam" in names
     assert find_places(network, "  ", 5) == []
+
+
+def test_road_lanes_name_the_countries_they_cross(network: Network) -> None:
+    munich = point(network, 48.14, 11.58, "DE", "Munich")
+    milan = point(network, 45.46, 9.19, "IT", "Milan")
+    by_road = plan(network, RouteRequest(origin=munich, destination=milan, modes=("road",), k=1))
+    assert by_road.routes[0].legs[0].countries == ("DE", "AT", "CH", "IT")
+    around = plan(network, RouteRequest(origin=munich, destination=milan, modes=("road",), avoid_countries=("AT",)))
+    assert not around.routes and around.refused_by  # no road lane from Munich to Milan misses Austria
+    for route in plan(network, RouteRequest(origin=munich, destination=milan, avoid_countries=("AT", "CH"))).routes:
+        assert not {"AT", "CH"} & set(route.countries)
