@@ -148,13 +148,16 @@ class ScanController(Controller):
             scan = msgspec.convert({"code": code, "station": station, "site": site, "action": action}, ScanIn)
         except msgspec.ValidationError as exc:
             raise InvalidInput(str(exc)) from None
-        sha = ""
-        if keep:
-            stored = store.save_bytes(body)
-            sha = stored.sha256
-        return await scan_once(
-            db, tag_setup, lifecycle, principal, scan, via="photo", key=idempotency_key, photo_sha256=sha
-        )
+        if not keep:
+            return await scan_once(db, tag_setup, lifecycle, principal, scan, via="photo", key=idempotency_key)
+        stored = store.save_bytes(body)
+        try:
+            return await scan_once(
+                db, tag_setup, lifecycle, principal, scan, via="photo", key=idempotency_key, photo_sha256=stored.sha256
+            )
+        except BaseException:
+            store.discard(stored)  # a refused scan keeps no photo
+            raise
 
 
 class TagController(Controller):

@@ -187,6 +187,16 @@ async def test_photo_scan_is_decoded_on_the_server(client: Client, tmp_path: Pat
     )
     assert kept.status_code == 201, kept.text
     assert len(kept.json()["photo_sha256"]) == 64
+    # A kept photo of a genuine tag for an asset afm does not know: refused, and the photo is not kept.
+    settings: Any = client.app.state.settings
+    keys = payload.Keyring(keys={settings.tag_key_id: settings.tag_key.encode()}, active=settings.tag_key_id)
+    stranger = payload.uri(payload.giai("0614141", "AFM-99-999999"), keys, settings.resolver)
+    files = [f for f in (tmp_path / "var" / "files").rglob("*") if f.is_file()]
+    unknown = await client.post(
+        "/api/v1/scans/photo?keep=true", content=_photo(stranger), headers={**floor, "Content-Type": "image/jpeg"}
+    )
+    assert_problem(unknown, 404, "AFM-99-999999")
+    assert [f for f in (tmp_path / "var" / "files").rglob("*") if f.is_file()] == files
     blank = io.BytesIO()
     Image.new("L", (640, 480), 255).save(blank, format="PNG")
     assert_problem(
