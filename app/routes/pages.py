@@ -32,7 +32,10 @@ class PlanForm(msgspec.Struct):
 
 
 def _listed(value: list[str] | str) -> list[str]:
-    return [value] if isinstance(value, str) and value else list(value) if not isinstance(value, str) else []
+    """A form field that may come once (a string) or repeated (a list)."""
+    if isinstance(value, str):
+        return [value] if value else []
+    return list(value)
 
 
 class RoutePages(Controller):
