@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,19 @@ def assert_problem(response: Any, status: int, *needles: str) -> dict[str, Any]:
     for needle in needles:
         assert needle in body["detail"], (needle, body)
     return body
+
+
+def assert_broken_file_fault(path: Path, decode: Callable[[bytes, str], object]) -> None:
+    """A broken definition file whose first line is `# expect: LINE: fragment` is refused with exactly
+    one fault, at that line of that file, saying that."""
+    from app.core.definitions import DefinitionError
+
+    expect = re.match(r"# expect: (\d+): (.+)", path.read_text().splitlines()[0])
+    assert expect, f"{path.name} must start with '# expect: LINE: message'"
+    line, fragment = int(expect.group(1)), expect.group(2)
+    with pytest.raises(DefinitionError) as caught:
+        decode(path.read_bytes(), path.name)
+    assert len(caught.value.faults) == 1, caught.value.faults
+    fault = caught.value.faults[0]
+    assert fault.startswith(f"{path.name}:{line}: "), fault
+    assert fragment in fault, fault

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -271,6 +271,36 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+# Definition files owned by other areas (each area owns its file's shape): name -> check that decodes
+# one and says what it holds. Imports are lazy: core must not load every area to check a lifecycle.
+def _burn_in_rules(text: bytes, source: str) -> str:
+    from app.burnin.domain import decode_rules
+
+    return f"rules version {decode_rules(text, source).version}"
+
+
+def _transport_modes(text: bytes, source: str) -> str:
+    from app.routes.modes import decode_modes
+
+    return f"{len(decode_modes(text, source).modes)} modes"
+
+
+def _export_rules(text: bytes, source: str) -> str:
+    from iso3166 import countries_by_alpha2
+
+    from app.routes.export import decode_rules
+
+    rules = decode_rules(text, source, countries_by_alpha2.keys())
+    return f"export rules version {rules.version}, {len(rules.classifications)} classifications"
+
+
+_OPTIONAL_DEFINITIONS: dict[str, Callable[[bytes, str], str]] = {
+    "burn-in-acceptance.toml": _burn_in_rules,
+    "transport-modes.toml": _transport_modes,
+    "export-rules.toml": _export_rules,
+}
+
+
 def check_all(directory: Path = WORKFLOWS_DIR) -> tuple[list[str], list[str]]:
     """(ok lines, fault lines) for every definition file in workflows/."""
     ok: list[str] = []
@@ -283,41 +313,15 @@ def check_all(directory: Path = WORKFLOWS_DIR) -> tuple[list[str], list[str]]:
         ok.append(f"{_display(path)}: {len(lifecycle.states)} states, {len(lifecycle.transitions)} transitions")
     except DefinitionError as exc:
         faults += exc.faults
-    rules_path = directory / "burn-in-acceptance.toml"
-    if rules_path.exists():
-        from app.burnin.domain import decode_rules  # the burn-in area owns its rules' shape
-
-        try:
-            rules = decode_rules(rules_path.read_bytes(), _display(rules_path))
-            ok.append(f"{_display(rules_path)}: rules version {rules.version}")
-        except DefinitionError as exc:
-            faults += exc.faults
-    modes_path = directory / "transport-modes.toml"
-    if modes_path.exists():
-        from app.routes.modes import decode_modes  # the routes area owns its modes' shape
-
-        try:
-            modes = decode_modes(modes_path.read_bytes(), _display(modes_path))
-            ok.append(f"{_display(modes_path)}: {len(modes.modes)} modes")
-        except DefinitionError as exc:
-            faults += exc.faults
-    export_path = directory / "export-rules.toml"
-    if export_path.exists():
-        from iso3166 import countries_by_alpha2
-
-        from app.routes.export import decode_rules as decode_export_rules  # the routes area owns it
-
-        try:
-            export_rules = decode_export_rules(
-                export_path.read_bytes(), _display(export_path), countries_by_alpha2.keys()
-            )
-            ok.append(
-                f"{_display(export_path)}: export rules version {export_rules.version},"
-                f" {len(export_rules.classifications)} classifications"
-            )
-        except DefinitionError as exc:
-            faults += exc.faults
-    known = {path, rules_path, modes_path, export_path}
+    known = {path}
+    for name, check in _OPTIONAL_DEFINITIONS.items():
+        optional = directory / name
+        known.add(optional)
+        if optional.exists():
+            try:
+                ok.append(f"{_display(optional)}: {check(optional.read_bytes(), _display(optional))}")
+            except DefinitionError as exc:
+                faults += exc.faults
     for other in sorted(directory.glob("*.toml")):
         if other not in known:
             faults.append(f"{_display(other)}:1: unknown definition file")

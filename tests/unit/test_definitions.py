@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from app.core.definitions import LIFECYCLE_FILE, DefinitionError, check_all, decode_lifecycle, load_lifecycle, locate
+from tests.conftest import assert_broken_file_fault
 
 BROKEN = sorted((Path(__file__).parents[1] / "data" / "workflows").glob("*.toml"))
 
@@ -18,15 +18,7 @@ def test_there_is_a_broken_file_per_fault_kind() -> None:
 
 @pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
 def test_broken_file_reports_one_fault_at_its_line(path: Path) -> None:
-    expect = re.match(r"# expect: (\d+): (.+)", path.read_text().splitlines()[0])
-    assert expect, f"{path.name} must start with '# expect: LINE: message'"
-    line, fragment = int(expect.group(1)), expect.group(2)
-    with pytest.raises(DefinitionError) as caught:
-        decode_lifecycle(path.read_bytes(), path.name)
-    assert len(caught.value.faults) == 1, caught.value.faults
-    fault = caught.value.faults[0]
-    assert fault.startswith(f"{path.name}:{line}: "), fault
-    assert fragment in fault, fault
+    assert_broken_file_fault(path, decode_lifecycle)
 
 
 def test_several_faults_are_all_reported() -> None:

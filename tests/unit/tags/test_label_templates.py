@@ -24,6 +24,7 @@ from app.tags.labels import (
     qr_modules,
     qr_version,
 )
+from tests.conftest import assert_broken_file_fault
 
 BROKEN = sorted((Path(__file__).parents[2] / "data" / "labels").glob("*.toml"))
 SHIPPED = {"module-shipping", "part", "crate", "part-sheet-a4"}
@@ -65,15 +66,7 @@ def test_there_is_a_broken_file_per_fault_kind() -> None:
 
 @pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
 def test_broken_file_reports_one_fault_at_its_line(path: Path) -> None:
-    expect = re.match(r"# expect: (\d+): (.+)", path.read_text().splitlines()[0])
-    assert expect, f"{path.name} must start with '# expect: LINE: message'"
-    line, fragment = int(expect.group(1)), expect.group(2)
-    with pytest.raises(DefinitionError) as caught:
-        decode_template(path.read_bytes(), path.name)
-    assert len(caught.value.faults) == 1, caught.value.faults
-    fault = caught.value.faults[0]
-    assert fault.startswith(f"{path.name}:{line}: "), fault
-    assert fragment in fault, fault
+    assert_broken_file_fault(path, decode_template)
 
 
 def test_all_faults_of_a_file_are_reported_together() -> None:
