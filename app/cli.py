@@ -365,7 +365,7 @@ def routes() -> None:
     "--criterion", default="distance", show_default=True, type=click.Choice(["distance", "time", "cost", "co2"])
 )
 @click.option(
-    "--mode", "modes", multiple=True, type=click.Choice(["road", "sea", "air"]), help="Allowed modes (repeat)."
+    "--mode", "modes", multiple=True, type=click.Choice(["road", "rail", "sea", "air"]), help="Allowed modes (repeat)."
 )
 @click.option("--avoid-country", "avoid_countries", multiple=True, help="ISO 3166 alpha-2 (repeat).")
 @click.option("--avoid", "avoid_passages", multiple=True, help="A passage: suez, panama, malacca… (repeat).")

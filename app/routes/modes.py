@@ -17,7 +17,7 @@ from app.core.config import PROJECT_ROOT
 from app.core.definitions import DefinitionError, locate, schema_fault
 
 MODES_FILE = PROJECT_ROOT / "workflows" / "transport-modes.toml"
-REQUIRED_MODES = ("road", "sea", "air")  # the planner builds lanes of these
+REQUIRED_MODES = ("road", "rail", "sea", "air")  # the planner builds lanes of these
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
@@ -44,6 +44,20 @@ class Access(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ports: Annotated[int, msgspec.Meta(ge=1, le=20)] = 3
     airports: Annotated[int, msgspec.Meta(ge=0, le=20)] = 2
     max_road_km: Positive = 1500.0
+    rail_terminals: Annotated[int, msgspec.Meta(ge=0, le=20)] = 2  # nearest terminals a place trucks to
+    max_drayage_km: Positive = 300.0  # truck to or from a rail terminal, great circle
+    max_rail_km: Positive = 2500.0  # one rail leg, great circle
+    max_berth_km: Positive = 150.0  # a "port" farther than this from the sea lanes is an inland terminal
+
+
+class LaneLimit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A lower limit for lanes of one mode that touch one country (a national rule)."""
+
+    mode: Slug
+    country: Country
+    max_weight_kg: Positive | None = None
+    max_height_mm: Positive | None = None
+    source: str = ""
 
 
 class Air(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -56,6 +70,8 @@ class PassageDef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: str
     countries: tuple[Country, ...] = ()
     avoid_by_default: bool = False
+    delay_hours: NonNegative = 0.0  # waiting and slow transit beyond the lane's sailing time
+    toll_usd: NonNegative = 0.0  # per module (a share of the ship's toll)
 
 
 class TransportModes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -64,6 +80,7 @@ class TransportModes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     passages: tuple[PassageDef, ...] = ()
     access: Access = Access()
     air: Air = Air()
+    limits: tuple[LaneLimit, ...] = ()
     default_weight_kg: Positive = 20000.0
 
     def mode(self, mode_id: str) -> Mode:
@@ -109,6 +126,15 @@ def decode_modes(text: bytes, source: str) -> TransportModes:
             fault(f"$.passages[{i}].id", f"duplicate passage id {p.id!r}")
         if tags.index(p.tag) != i:
             fault(f"$.passages[{i}].tag", f"passage {p.id!r}: tag {p.tag!r} is mapped twice")
+    seen: set[tuple[str, str]] = set()
+    for i, limit in enumerate(data.limits):
+        if limit.mode not in ids:
+            fault(f"$.limits[{i}].mode", f"unknown mode {limit.mode!r}")
+        if (limit.mode, limit.country) in seen:
+            fault(f"$.limits[{i}].country", f"a second {limit.mode} limit for {limit.country}")
+        seen.add((limit.mode, limit.country))
+        if limit.max_weight_kg is None and limit.max_height_mm is None:
+            fault(f"$.limits[{i}]", "a limit needs max_weight_kg or max_height_mm")
     if len(set(data.air.hubs)) != len(data.air.hubs):
         fault("$.air.hubs", "an air hub is listed twice")
     if faults:

@@ -14,18 +14,19 @@ import os
 import pickle
 import tempfile
 import warnings
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import networkx as nx
 import numpy as np
 
 from app.routes.borders import Borders, load_borders
-from app.routes.domain import AIR_PREFIX, Network, Place, SeaLane, junction_node
+from app.routes.domain import AIR_PREFIX, Network, Place, SeaLane, junction_node, precompute_trees
 from app.routes.modes import MODES_FILE, TransportModes, decode_modes
 
-FORMAT = 2  # bump when the build changes shape (2: country borders for road lanes)
+FORMAT = 3  # bump when the build changes shape (2: country borders for road lanes; 3: rail, inland)
 PACKAGES = ("searoute", "airportsdata", "iso3166", "networkx", "scipy", "numpy", "msgspec")
 _R_KM = 6371.0088
 
@@ -37,28 +38,59 @@ def cache_key(modes_file: Path = MODES_FILE) -> str:
 
 
 def load_network(cache_dir: Path, modes_file: Path = MODES_FILE) -> Network:
-    """The network from the cache when it matches the data version, else built and cached."""
-    path = cache_dir / f"routes-network-{cache_key(modes_file)}.pickle"
-    if path.exists():
-        try:
-            with path.open("rb") as f:
-                network = pickle.load(f)
-            if isinstance(network, Network):
-                return network
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-            pass  # a torn or stale file: rebuild it
-    network = build_network(decode_modes(modes_file.read_bytes(), modes_file.name))
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    # write-then-rename so that a concurrent start never reads half a file
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".routes-", suffix=".tmp")
+    """The network from the cache when it matches the data version, else built and cached; with
+    the precomputed shortest-path trees attached from their own memory-mapped file, so that the
+    workers of one machine share those pages."""
+    key = cache_key(modes_file)
+    path = cache_dir / f"routes-network-{key}.pickle"
+    network = _read_network(path)
+    if network is None:
+        network = build_network(decode_modes(modes_file.read_bytes(), modes_file.name))
+        _write_atomic(path, lambda f: pickle.dump(network, f, protocol=pickle.HIGHEST_PROTOCOL))
+    trees = cache_dir / f"routes-trees-{key}.npy"
+    pred = _read_trees(trees, network)
+    if pred is None:
+        table = precompute_trees(network)
+        _write_atomic(trees, lambda f: np.save(f, table, allow_pickle=False))
+        pred = _read_trees(trees, network)
+    network.attach_trees(pred if pred is not None else precompute_trees(network))
+    return network
+
+
+def _read_network(path: Path) -> Network | None:
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as f:
+            network = pickle.load(f)
+        return network if isinstance(network, Network) else None
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None  # a torn or stale file: rebuild it
+
+
+def _read_trees(path: Path, network: Network) -> np.ndarray | None:
+    if not path.exists():
+        return None
+    try:
+        pred = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if pred.shape != (len(network.tree_sources()), network.junctions) or pred.dtype.kind != "i":
+        return None
+    return pred
+
+
+def _write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write-then-rename, so that a concurrent start never reads half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".routes-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            pickle.dump(network, f, protocol=pickle.HIGHEST_PROTOCOL)
+            write(f)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return network
 
 
 def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -89,14 +121,22 @@ def build_network(modes: TransportModes) -> Network:
 
     # ports: UN/LOCODE, the country is its first two letters; each berths at its nearest network node
     ports: dict[str, tuple[Place, tuple[float, float]]] = {}
+    inland: dict[str, Place] = {}  # listed ports too far from the sea lanes to berth: land only
+    rail: set[str] = set()  # container terminals (the list's "t" flag): a train can load there
     for (lon, lat), data in ports_graph.nodes(data=True):
         code = data.get("port")
-        if not code or code in ports:
+        if not code or code in ports or code in inland:
             continue
         country = code[:2]
         countries.setdefault(country, data.get("cty") or country)
         p = Place(code=code, name=data.get("name") or code, kind="port", lat=lat, lon=lon, country=country)
-        ports[code] = (p, marnet.kdtree.query((lon, lat)))
+        node = marnet.kdtree.query((lon, lat))
+        if data.get("t") == 1.0:
+            rail.add(code)
+        if _km((lon, lat), node) > modes.access.max_berth_km:
+            inland[code] = p
+        else:
+            ports[code] = (p, node)
 
     # contract degree-2 chains: junctions are nodes of another degree, berths and passage ends
     passage_of = {}
@@ -150,6 +190,9 @@ def build_network(modes: TransportModes) -> Network:
         graph.add_edge(junction_node(junction), code, key="berth", **_lane_attrs(modes, back, junction, -1, sea))
 
     places: dict[str, Place] = {code: p for code, (p, _) in ports.items()}
+    for code, p in inland.items():
+        graph.add_node(code, kind="port", place=p, inland=True)
+        places[code] = p
     for iata, a in airportsdata.load("IATA").items():
         code = AIR_PREFIX + iata
         country = a["country"]
@@ -160,6 +203,8 @@ def build_network(modes: TransportModes) -> Network:
 
     hubs = tuple(AIR_PREFIX + h for h in modes.air.hubs if AIR_PREFIX + h in places)
     port_codes = tuple(sorted(ports))
+    rail_codes = tuple(sorted(rail))
+    rail_ports = tuple(c for c in rail_codes if c in ports)
     return Network(
         graph=graph,
         modes=modes,
@@ -174,6 +219,11 @@ def build_network(modes: TransportModes) -> Network:
         hub_codes=hubs,
         hub_latlon=_radians([places[c] for c in hubs]),
         borders=_borders(),
+        inland=frozenset(inland),
+        rail_codes=rail_codes,
+        rail_latlon=_radians([places[c] for c in rail_codes]),
+        rail_port_codes=rail_ports,
+        rail_port_latlon=_radians([places[c] for c in rail_ports]),
     )
 
 

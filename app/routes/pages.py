@@ -23,7 +23,7 @@ from app.routes.service import NetworkHolder
 class PlanForm(msgspec.Struct):
     origin: str = ""
     destination: str = ""
-    criterion: str = "distance"
+    criterion: str = "time"
     avoid_countries: str = ""  # ISO codes separated by commas or spaces
     avoid_passages: list[str] | str = []
     modes: list[str] | str = []
@@ -55,7 +55,7 @@ class RoutePages(Controller):
             context={
                 "principal": principal,
                 "passages": network.modes.passages,
-                "form": {"origin": origin, "destination": destination, "criterion": "distance", "k": 3},
+                "form": {"origin": origin, "destination": destination, "criterion": "time", "k": 3},
                 "map": worldmap.render(title="World map"),
             },
         )

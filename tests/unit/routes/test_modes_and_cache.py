@@ -74,7 +74,7 @@ def test_cache_is_reused_and_keyed_by_the_data(tmp_path: Path) -> None:
     assert time.perf_counter() - start < 2.0
     assert again.junctions == first.junctions and len(again.places) == len(first.places)
     other = tmp_path / "modes.toml"
-    other.write_text(GOOD.replace('version = "2025.1"', 'version = "2025.2"'))
+    other.write_text(GOOD.replace('version = "2026.11"', 'version = "2026.12"'))
     assert cache_key(other) != cache_key()
 
 

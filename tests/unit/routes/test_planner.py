@@ -113,13 +113,62 @@ def test_a_module_too_tall_for_air_is_routed_around_it(network: Network) -> None
 
 
 def test_a_module_too_heavy_for_road_is_routed_around_it(network: Network) -> None:
-    # Rotterdam to Hamburg: a light module goes by truck, a 60 t one by ship
-    light = plan(network, RouteRequest(place(network, "NLRTM"), place(network, "DEHAM"), criterion="time", k=1))
-    assert light.routes[0].legs[0].mode == "road"
-    heavy = plan(
-        network, RouteRequest(place(network, "NLRTM"), place(network, "DEHAM"), criterion="time", k=1, weight_kg=60_000)
-    )
-    assert [leg.mode for leg in heavy.routes[0].legs] == ["sea"]
+    # Rotterdam to Hamburg: a light module goes by truck, a 60 t one by train, a 120 t one by ship
+    def modes(weight: float | None) -> list[str]:
+        request = RouteRequest(place(network, "NLRTM"), place(network, "DEHAM"), criterion="time", k=1, weight_kg=weight)
+        return [leg.mode for leg in plan(network, request).routes[0].legs]
+
+    assert modes(None) == ["road"]
+    assert "road" not in modes(60_000) and "rail" in modes(60_000)
+    assert modes(120_000) == ["sea"]
+
+
+def test_a_national_limit_routes_a_heavy_module_around_that_country(network: Network) -> None:
+    # Munich to Milan: the straight road crosses Switzerland (40 t gross, 26 t load); a 28 t module
+    # stays out of Swiss lanes while a 20 t one may use them
+    munich = point(network, 48.14, 11.58, "DE", "Munich")
+    milan = point(network, 45.46, 9.19, "IT", "Milan")
+    light = plan(network, RouteRequest(munich, milan, criterion="distance", k=1, weight_kg=20_000)).routes[0]
+    assert "CH" in light.countries
+    heavy = plan(network, RouteRequest(munich, milan, criterion="distance", k=3, weight_kg=28_000)).routes
+    assert heavy
+    for route in heavy:
+        assert all("CH" not in leg.countries for leg in route.legs if leg.mode in ("road", "rail"))
+        assert route.distance_km > light.distance_km
+
+
+def test_passage_delays_send_a_time_route_round_the_cape(network: Network) -> None:
+    # Shanghai to Rotterdam without Suez: Panama is shorter by distance, but its canal waiting time
+    # makes the Cape of Good Hope the faster way
+    def best(criterion: str) -> Any:
+        request = _sea(network, "CNSHA", "NLRTM", avoid_passages=("suez",), criterion=criterion, k=1)
+        return plan(network, request).routes[0]
+
+    by_distance, by_time = best("distance"), best("time")
+    assert "panama" in by_distance.passages
+    assert "cape-of-good-hope" in by_time.passages and "panama" not in by_time.passages
+    assert by_time.distance_km > by_distance.distance_km
+    panama = network.modes.passage("panama")
+    sailing = sum(leg.distance_km / network.modes.mode(leg.mode).speed_kmh for leg in by_distance.legs)
+    assert by_distance.hours == pytest.approx(sailing + 2 * 48.0 + panama.delay_hours, abs=0.2)
+
+
+def test_inland_terminals_are_reached_by_land_not_by_a_made_up_sea_lane(network: Network) -> None:
+    assert "CNCKG" in network.inland and "CNCKG" not in network.anchors  # Chongqing, 900 km from the sea
+    request = RouteRequest(place(network, "CNCKG"), place(network, "NLRTM"), criterion="cost", k=1)
+    route = plan(network, request).routes[0]
+    assert route.legs[0].mode in ("road", "rail") and route.legs[0].from_.code == "CNCKG"
+    assert any(leg.mode == "sea" for leg in route.legs)
+
+
+def test_precomputed_trees_give_the_searched_answer(network: Network) -> None:
+    import copy
+
+    bare = copy.copy(network)
+    bare._pred, bare._pred_row, bare._trees = None, {}, type(network._trees)()
+    for o, d in (("NLRTM", "SGSIN"), ("CNSHA", "USSAV"), ("BRSSZ", "JPTYO"), ("AUMEL", "ZADUR")):
+        request = _sea(network, o, d, k=1)
+        assert plan(network, request) == plan(bare, request)
 
 
 def test_unknown_place_is_a_clear_error(network: Network) -> None:
