@@ -25,26 +25,37 @@ class Borders:
     boxes: np.ndarray  # (n, 4): lon_min, lat_min, lon_max, lat_max per country
     rings: list[list[np.ndarray]]  # per country: rings as (m, 2) arrays of lon, lat
     _memo: dict[tuple[float, float, float, float], tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _prepared: dict[int, list[_Ring]] = field(default_factory=dict, repr=False)
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
-        state["_memo"] = {}
+        state["_memo"], state["_prepared"] = {}, {}
         return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_prepared", {})
 
     def country_at(self, lon: np.ndarray, lat: np.ndarray) -> list[str]:
         """The country of each point ("" at sea or where no shape is)."""
         found = [""] * len(lon)
-        for i, (x0, y0, x1, y1) in enumerate(self.boxes):
-            inside_box = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
-            if not inside_box.any():
-                continue
-            idx = np.nonzero(inside_box)[0]
+        b = self.boxes
+        x, y = lon[:, None], lat[:, None]
+        in_box = (x >= b[:, 0]) & (x <= b[:, 2]) & (y >= b[:, 1]) & (y <= b[:, 3])  # points x countries
+        for i in np.nonzero(in_box.any(axis=0))[0]:
+            idx = np.nonzero(in_box[:, i])[0]
             hit = np.zeros(len(idx), dtype=bool)
-            for ring in self.rings[i]:
+            for ring in self._edges(i):
                 hit ^= _inside(ring, lon[idx], lat[idx])  # even-odd across rings: holes cut out
             for j in idx[hit]:
                 found[j] = self.codes[i]
         return found
+
+    def _edges(self, country: int) -> list[_Ring]:
+        edges = self._prepared.get(country)
+        if edges is None:
+            edges = self._prepared[country] = [_Ring.of(ring) for ring in self.rings[country]]
+        return edges
 
     def crossed(self, lat1: float, lon1: float, lat2: float, lon2: float, km: float) -> tuple[str, ...]:
         """Countries under the line from the first point to the second, in order of travel."""
@@ -63,14 +74,37 @@ class Borders:
         return seen
 
 
-def _inside(ring: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class _Ring:
+    """A ring's edges, prepared once for ray casting: start points, and x step per unit of y."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    yj: np.ndarray
+    slope: np.ndarray
+    box: tuple[float, float, float, float]
+
+    @classmethod
+    def of(cls, ring: np.ndarray) -> _Ring:
+        xs, ys = ring[:, 0], ring[:, 1]
+        xj, yj = np.roll(xs, 1), np.roll(ys, 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = (xj - xs) / (yj - ys)
+        return cls(xs, ys, yj, slope, (xs.min(), ys.min(), xs.max(), ys.max()))
+
+
+def _inside(ring: _Ring, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Ray casting for many points against one ring."""
-    xs, ys = ring[:, 0], ring[:, 1]
-    xj, yj = np.roll(xs, 1), np.roll(ys, 1)
-    crosses = (ys[None, :] > y[:, None]) != (yj[None, :] > y[:, None])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        at = (xj - xs)[None, :] * (y[:, None] - ys[None, :]) / (yj - ys)[None, :] + xs[None, :]
-    result: np.ndarray = np.logical_xor.reduce(crosses & (x[:, None] < at), axis=1)
+    x0, y0, x1, y1 = ring.box
+    near = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    result = np.zeros(len(x), dtype=bool)
+    if not near.any():
+        return result
+    px, py = x[near][:, None], y[near][:, None]
+    crosses = (ring.ys[None, :] > py) != (ring.yj[None, :] > py)
+    with np.errstate(invalid="ignore"):
+        at = ring.slope[None, :] * (py - ring.ys[None, :]) + ring.xs[None, :]
+    result[near] = np.logical_xor.reduce(crosses & (px < at), axis=1)
     return result
 
 

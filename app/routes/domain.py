@@ -252,9 +252,11 @@ class _LegPlan:
     start: Place
     end: Place
     km: float
-    coords: tuple[tuple[float, float], ...]
+    coords: tuple[tuple[float, float], ...]  # land and air lanes; sea lanes draw from `path`
     passages: tuple[str, ...] = ()
-    countries: tuple[str, ...] = ()  # countries under a road lane between its ends, in travel order
+    countries: tuple[str, ...] = ()  # countries under a land lane between its ends, in travel order
+    path: tuple[int, ...] = ()  # sea: the junctions passed, drawn only for the routes chosen
+    berths: tuple[_Stop, _Stop] | None = None
 
 
 @dataclass(order=True)
@@ -277,6 +279,9 @@ class _Context:
     request: RouteRequest
     modes: frozenset[str]
     tonnes: float
+    # sea legs already walked in this query, by (bans, start port, end port): many candidates
+    # share them (a port reached by road and by rail)
+    walked: dict[tuple[frozenset[str], str, str], _LegPlan] = field(default_factory=dict)
 
 
 def plan(network: Network, request: RouteRequest) -> RouteAnswer:
@@ -607,8 +612,11 @@ def _sea_candidates(
         for t, t_legs in ends:
             if s.place.code == t.place.code or not _reached(pred, s.junction, t.junction):
                 continue
-            path = _path(pred, s.junction, t.junction)
-            legs = (*s_legs, _sea_leg(net, s, t, path), *_flip_all(t_legs))
+            key = (bans, s.place.code, t.place.code)
+            sea = ctx.walked.get(key)
+            if sea is None:
+                sea = ctx.walked[key] = _sea_leg(net, s, t, _path(pred, s.junction, t.junction))
+            legs = (*s_legs, sea, *_flip_all(t_legs))
             out.append(_Candidate(_score(ctx, legs), legs))
     return out
 
@@ -628,20 +636,29 @@ def _path(pred: np.ndarray, source: int, target: int) -> list[int]:
 
 
 def _sea_leg(net: Network, s: _Stop, t: _Stop, path: list[int]) -> _LegPlan:
-    coords: list[tuple[float, float]] = [(s.place.lon, s.place.lat)]
     passages: list[str] = []
     km = s.berth_km + t.berth_km
-    for i, (u, v) in enumerate(pairwise(path)):
-        lane = net.lanes[(u, v)]
+    lanes = net.lanes
+    for u, v in pairwise(path):
+        lane = lanes[(u, v)]
         km += lane.km
-        coords.extend(lane.coords[1:] if i else lane.coords)  # each lane starts where the last ended
         for p in lane.passages:
             if p not in passages:
                 passages.append(p)
-    if len(path) == 1:
+    return _LegPlan("sea", s.place, t.place, km, (), tuple(passages), path=tuple(path), berths=(s, t))
+
+
+def _sea_coords(net: Network, leg: _LegPlan) -> tuple[tuple[float, float], ...]:
+    assert leg.berths is not None
+    s, t = leg.berths
+    coords: list[tuple[float, float]] = [(s.place.lon, s.place.lat)]
+    for i, (u, v) in enumerate(pairwise(leg.path)):
+        lane = net.lanes[(u, v)]
+        coords.extend(lane.coords[1:] if i else lane.coords)  # each lane starts where the last ended
+    if len(leg.path) == 1:
         coords.append(net_junction_coord(net, s))
     coords.append((t.place.lon, t.place.lat))
-    return _LegPlan("sea", s.place, t.place, km, tuple(coords), tuple(passages))
+    return tuple(coords)
 
 
 def net_junction_coord(net: Network, s: _Stop) -> tuple[float, float]:
@@ -723,7 +740,7 @@ def precompute_trees(network: Network, chunk: int = 128) -> np.ndarray:
 def _route(ctx: _Context, cand: _Candidate) -> Route:
     legs = tuple(_leg(ctx, leg) for leg in cand.legs)
     countries = tuple(dict.fromkeys(c for leg in legs for c in leg.countries))
-    lines = [_unwrap(leg.coords) for leg in cand.legs]
+    lines = [_unwrap(leg.coords if leg.mode != "sea" else _sea_coords(ctx.network, leg)) for leg in cand.legs]
     geometry: dict[str, Any] = (
         {"type": "LineString", "coordinates": lines[0]}
         if len(lines) == 1
