@@ -114,7 +114,7 @@ async def test_export_rules_refuse_a_barred_destination_and_keep_routes_out_of_b
     refused = await client.post(
         "/api/v1/routes/plan", json={"origin": "NLRTM", "destination": "CNSHA", "module": module}, headers=planner
     )
-    body = assert_problem(refused, 422, "presumption of denial", "15 CFR", "export rules 2026.11-1")
+    body = assert_problem(refused, 422, "presumption of denial", "15 CFR", "export rules 2026.11-2")
     assert body["export"]["status"] == "denied" and body["export"]["destination"] == "CN"
     allowed = await client.post(
         "/api/v1/routes/plan",

@@ -35,7 +35,7 @@ def test_the_shipped_definition_is_sound() -> None:
         "workflows/module-lifecycle.toml: 17 states, 19 transitions",
         "workflows/burn-in-acceptance.toml: rules version 2026.11-1",
         "workflows/transport-modes.toml: 4 modes",
-        "workflows/export-rules.toml: export rules version 2026.11-1, 4 classifications",
+        "workflows/export-rules.toml: export rules version 2026.11-2, 4 classifications",
     ]
     lifecycle = load_lifecycle()
     hold = lifecycle.transition("hold")
