@@ -10,7 +10,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.benchmarks import bench_labels, bench_ledger, bench_routes, bench_scans, bench_telemetry, bench_transitions
+from tests.benchmarks import (
+    bench_labels,
+    bench_ledger,
+    bench_manifest,
+    bench_routes,
+    bench_scans,
+    bench_telemetry,
+    bench_transitions,
+)
 from tests.benchmarks.common import table
 
 
@@ -34,7 +42,7 @@ def _fresh(base: Path, name: str) -> tuple[str, Path]:
     return url, db_file
 
 
-BENCHMARKS = ("transitions", "scans", "telemetry", "ledger", "labels", "routes")
+BENCHMARKS = ("transitions", "scans", "telemetry", "ledger", "labels", "manifest", "routes")
 
 
 def main() -> None:
@@ -73,6 +81,9 @@ def main() -> None:
         if "labels" in chosen:
             print("label PDF benchmark…", file=sys.stderr)
             results.append(bench_labels.run(base))
+        if "manifest" in chosen:
+            print("manifest PDF benchmark…", file=sys.stderr)
+            results += bench_manifest.run()
         if "routes" in chosen:
             print("route planning benchmark…", file=sys.stderr)
             results += bench_routes.run()
