@@ -41,6 +41,8 @@ from app.core.problems import EXCEPTION_HANDLERS
 from app.factory.api import BuildStepController, FactoryController, ModuleController, SpecController
 from app.factory.pages import ModulePages, StationPages
 from app.logistics.api import CrateController
+from app.logistics.pages import ShipmentPages
+from app.logistics.shipping_api import LicenceController, ShipmentController
 from app.routes.api import RouteController
 from app.routes.pages import RoutePages
 from app.routes.service import NetworkHolder
@@ -128,6 +130,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             TagController,
             LabelController,
             CrateController,
+            ShipmentController,
+            LicenceController,
             RouteController,
             ResolverController,
             SessionPages,
@@ -137,6 +141,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             BurnInPages,
             ScanPages,
             RoutePages,
+            ShipmentPages,
             create_static_files_router(
                 path="/static", directories=[WEB_DIR / "static"], opt=PUBLIC, include_in_schema=False
             ),

@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -433,6 +434,59 @@ def routes_plan(
     if result.export is not None:
         e = result.export
         console.print(f"export: {e.status.replace('_', ' ')} — {e.rule}; {e.citation} (rules {e.rules_version})")
+
+
+@main.group()
+def shipments() -> None:
+    """Shipments: late ones first, and their documents."""
+
+
+@shipments.command("list")
+@click.option("--status", type=click.Choice(["planned", "in_transit", "delivered"]), default=None)
+def shipments_list(status: str | None) -> None:
+    """Shipments, late ones first (most hours late at the top), then by ETA."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from app.logistics import shipments as shipment_service
+
+    async def gather(db: Any) -> Any:
+        async with db.read() as uow:
+            return await shipment_service.list_shipments(uow, status=status, site=None, limit=500, offset=0)
+
+    items, total = _run(gather)
+    table = Table(title=f"{total} shipment(s)")
+    for column in ("shipment", "status", "from", "to", "modules", "ETA (UTC)", "late h", "flags"):
+        table.add_column(column)
+    for s in items:
+        late = f"{s.late_hours:,.0f}" if s.late_hours > 0 else "-"
+        table.add_row(
+            s.id, s.status, s.origin, s.destination, str(s.modules), f"{s.eta:%Y-%m-%d %H:%M}", late, str(len(s.flags))
+        )
+    Console().print(table)
+
+
+@shipments.command("document")
+@click.argument("ref")
+@click.argument("kind", type=click.Choice(["manifest", "packing-list", "commercial-invoice", "dg-note"]))
+@click.option("--version", type=int, default=None, help="An earlier version (default: the latest).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), required=True, help="PDF file to write.")
+def shipments_document(ref: str, kind: str, version: int | None, out: str) -> None:
+    """Write an issued shipping document of shipment REF to a file (issue it with the API first)."""
+    from app.logistics import shipments as shipment_service
+
+    async def fetch(db: Any) -> Any:
+        async with db.read() as uow:
+            return await shipment_service.document_pdf(uow, ref, kind, version)
+
+    row = _run(fetch)
+    if row is None:
+        raise click.ClickException(f"no {kind} of {ref} was issued" + (f" in version {version}" if version else ""))
+    target = Path(out)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(row.pdf)
+    tmp.replace(target)  # atomic: a reader never sees half a PDF
+    click.echo(f"{row.number} version {row.version} -> {target} (sha256 {row.sha256})")
 
 
 @main.group()

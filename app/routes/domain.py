@@ -59,7 +59,10 @@ class RouteRequest(msgspec.Struct, frozen=True):
     destination: Place
     criterion: Criterion = "distance"
     modes: tuple[str, ...] | None = None  # None: every mode with lanes
-    avoid_countries: tuple[str, ...] = ()
+    avoid_countries: tuple[str, ...] = ()  # not entered at all: no port, airport, land lane or passage
+    # no port call, landing or land crossing (export rules' transit bans); passing through their waters
+    # (a strait, a canal) is innocent passage and stays open
+    no_calls: tuple[str, ...] = ()
     avoid_passages: tuple[str, ...] = ()
     k: int = 3
     weight_kg: float | None = None  # the module's gross weight
@@ -307,7 +310,7 @@ def _context(network: Network, request: RouteRequest) -> _Context:
     unknown = set(request.avoid_passages) - passage_ids
     if unknown:
         raise RouteError(f"unknown passage(s) {', '.join(sorted(unknown))}; passages: {', '.join(sorted(passage_ids))}")
-    unknown = {c.upper() for c in request.avoid_countries} - set(network.countries)
+    unknown = {c.upper() for c in (*request.avoid_countries, *request.no_calls)} - set(network.countries)
     if unknown:
         raise RouteError(f"unknown country code(s) {', '.join(sorted(unknown))}")
     for mode_id in list(modes):
@@ -354,7 +357,7 @@ def _search(ctx: _Context) -> list[_Candidate]:
     origin, destination = _resolve(net, req.origin), _resolve(net, req.destination)
     if origin.code == destination.code and origin.kind == destination.kind:
         raise RouteError(f"origin and destination are the same place ({origin.code})")
-    avoid = {c.upper() for c in req.avoid_countries}
+    avoid = {c.upper() for c in (*req.avoid_countries, *req.no_calls)}
     if origin.country in avoid or destination.country in avoid:
         return []
     base = _bans(ctx)
@@ -480,7 +483,7 @@ def _land_lanes(
 def _lane_open(ctx: _Context, lane: _LegPlan) -> bool:
     """False when the lane touches an avoided country or a national limit the module exceeds."""
     touched = {lane.start.country, lane.end.country, *lane.countries}
-    if touched & {c.upper() for c in ctx.request.avoid_countries}:
+    if touched & {c.upper() for c in (*ctx.request.avoid_countries, *ctx.request.no_calls)}:
         return False
     req = ctx.request
     for limit in ctx.network.modes.limits:
@@ -795,6 +798,14 @@ def _diagnose(network: Network, request: RouteRequest) -> str:
     for c in request.avoid_countries:
         rest = tuple(x for x in request.avoid_countries if x != c)
         trials.append((f"avoid_countries: {c}", msgspec.structs.replace(request, avoid_countries=rest, k=1)))
+    for c in request.no_calls:
+        rest = tuple(x for x in request.no_calls if x != c)
+        trials.append(
+            (
+                f"no port call or land transit in {c} (export rules)",
+                msgspec.structs.replace(request, no_calls=rest, k=1),
+            )
+        )
     for p in request.avoid_passages:
         rest = tuple(x for x in request.avoid_passages if x != p)
         trials.append((f"avoid_passages: {p}", msgspec.structs.replace(request, avoid_passages=rest, k=1)))

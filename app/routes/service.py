@@ -138,6 +138,7 @@ async def plan(uow: UnitOfWork, network: Network, data: PlanIn) -> PlanRead:
     destination = await resolve_place(uow, network, data.destination)
     weight_kg = height_mm = None
     decision: ExportDecision | None = None
+    no_calls: set[str] = set()
     avoid = {c.upper() for c in data.avoid_countries}
     if data.module:
         module = await load_module(uow, data.module)
@@ -149,14 +150,16 @@ async def plan(uow: UnitOfWork, network: Network, data: PlanIn) -> PlanRead:
                 f" — {decision.citation} (export rules {decision.rules_version})",
                 export=msgspec.to_builtins(decision),
             )
-        # No port call or landing in a barred country; the two ends are the shipment's own business.
-        avoid |= set(decision.transit_barred) - {origin.country, destination.country}
+        # No port call, landing or land crossing in a barred country (its waters may be passed); the two
+        # ends are the shipment's own business.
+        no_calls = set(decision.transit_barred) - {origin.country, destination.country}
     request = RouteRequest(
         origin=origin,
         destination=destination,
         criterion=data.criterion,
         modes=tuple(data.modes) if data.modes else None,
         avoid_countries=tuple(sorted(avoid)),
+        no_calls=tuple(sorted(no_calls)),
         avoid_passages=tuple(data.avoid_passages),
         k=data.k,
         weight_kg=weight_kg,

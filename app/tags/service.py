@@ -135,10 +135,26 @@ async def _resolve(uow: UnitOfWork, setup: TagSetup, identifier: Identifier) -> 
         if crate is None:
             raise NotFound(f"no crate with GRAI {identifier.hri} is registered", identifier=identifier.hri)
         return _Asset("crate", crate.serial, crate.description or f"crate {crate.serial}")
-    raise NotFound(
-        f"no package with SSCC {identifier.hri} is known: packages are registered when shipments are packed",
-        identifier=identifier.hri,
-    )
+    from app.logistics.models import Shipment, ShipmentPackage  # packages belong to shipments
+
+    row = (
+        await uow.session.execute(
+            select(ShipmentPackage, Shipment.ref)
+            .join(Shipment, Shipment.id == ShipmentPackage.shipment_id)
+            .where(ShipmentPackage.sscc == identifier.value)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(
+            f"no package with SSCC {identifier.hri} is known: packages are registered when shipments are planned",
+            identifier=identifier.hri,
+        )
+    package, ref = row
+    described = f"package {package.number} of {ref}: {', '.join(package.contents)}"
+    owner = None
+    if package.module_id is not None:  # a module shipped as its own package: its ledger records the scan
+        owner = await repo.module(package.contents[0], for_update=True)
+    return _Asset("package", identifier.value, described, module=owner)
 
 
 def _asset_read(asset: _Asset, identifier: Identifier, lifecycle: Lifecycle) -> AssetRead:
@@ -150,7 +166,7 @@ def _asset_read(asset: _Asset, identifier: Identifier, lifecycle: Lifecycle) -> 
         description=asset.description,
         state=state,
         state_label=lifecycle.state(state).label if state else None,
-        module=asset.module.serial if asset.kind == "part" and asset.module is not None else None,
+        module=asset.module.serial if asset.kind in ("part", "package") and asset.module is not None else None,
     )
 
 

@@ -127,4 +127,9 @@ async def test_export_rules_refuse_a_barred_destination_and_keep_routes_out_of_b
     barred = set(plan["export"]["transit_barred"])
     assert {"CN", "RU"} <= barred
     for route in plan["routes"]:
-        assert not barred & set(route["countries"])
+        # no port call, landing or land crossing in a barred country; passing a strait in its waters
+        # (Bab-el-Mandeb: ER) is innocent passage and stays open
+        for leg in route["legs"]:
+            assert leg["origin"]["country"] not in barred and leg["destination"]["country"] not in barred
+            if leg["mode"] in ("road", "rail"):
+                assert not barred & set(leg["countries"])

@@ -29,33 +29,41 @@ from app.sites.models import Site
 async def guard_facts(uow: UnitOfWork, module: Module) -> GuardFacts:
     """Gather what the guards look at. Areas that do not exist yet leave their facts as None."""
     from app.burnin.service import burn_in_verdict  # the burn-in area owns that fact
+    from app.logistics.shipments import manifest_issued  # the shipments area owns manifests
 
     bom = {line["kind"]: int(line["quantity"]) for line in module.spec.bom}
     installed = await FactoryRepository(uow.session).part_counts(module.id)
-    cleared, reason = _export_clearance(module)
+    cleared, reason = await _export_clearance(uow, module)
     return GuardFacts(
         serial=module.serial,
         bom=bom,
         installed=installed,
         burn_in_verdict=await burn_in_verdict(uow, module.id),
+        manifest_issued=await manifest_issued(uow, module),
         export_cleared=cleared,
         export_reason=reason,
     )
 
 
-def _export_clearance(module: Module) -> tuple[bool | None, str]:
-    """Whether the module may leave for its destination site under the export rules. Only "allowed"
-    clears it: a licence requirement holds it until a licence is on record, and "needs review" (an
-    unknown classification or destination) is never a pass."""
+async def _export_clearance(uow: UnitOfWork, module: Module) -> tuple[bool | None, str]:
+    """Whether the module may leave for its destination site under the export rules. "allowed"
+    clears it; a licence requirement clears it only with a valid licence on record for its
+    classification and destination; "needs review" (an unknown classification or destination) and a
+    denial never pass."""
     if module.site is None:
         return None, ""
     from iso3166 import countries_by_alpha2
 
+    from app.logistics.shipments import licence_for  # licences are kept with shipments
     from app.routes.export import decide, load_rules  # the routes area owns the export rules
 
     decision = decide(load_rules(), module.spec.export_class, module.site.country, countries_by_alpha2.keys())
     if decision.status == "allowed":
         return True, decision.rule
+    if decision.status == "license_required":
+        number = await licence_for(uow, module.spec.export_class, module.site.country, dt.datetime.now(dt.UTC).date())
+        if number is not None:
+            return True, f"licence {number} on record — {decision.rule}"
     what = {
         "license_required": "an export licence is required and none is on record",
         "denied": "export is refused",

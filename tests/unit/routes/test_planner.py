@@ -115,7 +115,9 @@ def test_a_module_too_tall_for_air_is_routed_around_it(network: Network) -> None
 def test_a_module_too_heavy_for_road_is_routed_around_it(network: Network) -> None:
     # Rotterdam to Hamburg: a light module goes by truck, a 60 t one by train, a 120 t one by ship
     def modes(weight: float | None) -> list[str]:
-        request = RouteRequest(place(network, "NLRTM"), place(network, "DEHAM"), criterion="time", k=1, weight_kg=weight)
+        request = RouteRequest(
+            place(network, "NLRTM"), place(network, "DEHAM"), criterion="time", k=1, weight_kg=weight
+        )
         return [leg.mode for leg in plan(network, request).routes[0].legs]
 
     assert modes(None) == ["road"]
