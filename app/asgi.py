@@ -26,10 +26,13 @@ from app.burnin.api import BurnInController
 from app.burnin.domain import AcceptanceRules
 from app.burnin.pages import BurnInPages
 from app.burnin.rules import load_rules
+from app.commissioning import service as commissioning
+from app.commissioning.api import CommissioningController
+from app.commissioning.pages import FieldPages
 from app.core.auth.api import AuthController, UserController
 from app.core.auth.domain import Principal
 from app.core.auth.guards import PUBLIC, access_guard, current_principal
-from app.core.config import Settings, load_settings
+from app.core.config import Settings, load_settings, set_public_base_url
 from app.core.db import Database, import_all_models
 from app.core.definitions import Lifecycle, load_lifecycle
 from app.core.filestore import FileStore
@@ -51,6 +54,7 @@ from app.tags.api import LabelController, ResolverController, ScanController, Ta
 from app.tags.labels import LabelTemplate, load_templates
 from app.tags.pages import ScanPages
 from app.tags.service import TagSetup
+from app.web.colours import ink
 from app.web.pages import LifecyclePages, SessionPages
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -61,8 +65,13 @@ class MetricsController(PrometheusController):
     include_in_schema = False
 
 
+def _template_filters(engine: JinjaTemplateEngine) -> None:
+    engine.engine.filters["ink"] = ink  # badge text colour for a state's colour
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Litestar:
     settings = settings or load_settings()
+    set_public_base_url(settings.resolver)
     configure_logging(settings.log_level, settings.log_format)
     import_all_models()
     lifecycle = load_lifecycle()
@@ -95,6 +104,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     tag_setup = TagSetup.from_settings(settings)
     templates = load_templates()  # faulty label templates stop the start, like faulty workflows
+    commissioning.templates()  # and so do faulty checklist templates and validation suites
+    commissioning.suites()
 
     def _label_templates() -> dict[str, LabelTemplate]:
         return templates
@@ -131,6 +142,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             LabelController,
             CrateController,
             ShipmentController,
+            CommissioningController,
             LicenceController,
             RouteController,
             ResolverController,
@@ -142,6 +154,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             ScanPages,
             RoutePages,
             ShipmentPages,
+            FieldPages,
             create_static_files_router(
                 path="/static", directories=[WEB_DIR / "static"], opt=PUBLIC, include_in_schema=False
             ),
@@ -164,7 +177,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False)),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        template_config=TemplateConfig(directory=WEB_DIR / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=WEB_DIR / "templates", engine=JinjaTemplateEngine, engine_callback=_template_filters
+        ),
         openapi_config=OpenAPIConfig(
             title="afm — AI Factory Module lifecycle service",
             version=__version__,

@@ -283,6 +283,52 @@ def burn_in_agent(
 
 
 @main.group()
+def validation() -> None:
+    """Hardware validation at a site."""
+
+
+@validation.command("import")
+@click.option("--server", required=True, help="afm base URL, e.g. https://afm.example.net")
+@click.option("--token", default=None, help="API token (default: $AFM_TOKEN); see `afm users token`.")
+@click.argument("serial")
+@click.argument("results", nargs=-1, required=True, metavar="STEP=FILE...")
+def validation_import(server: str, token: str | None, serial: str, results: tuple[str, ...]) -> None:
+    """Import result files for SERIAL's validation run (started if there is none), e.g.
+    `afm validation import AFM-26-000109 nccl-all-reduce=all_reduce.txt dcgm-diag=diag.json`; prints each
+    step's verdict and exits 1 unless the run passes."""
+    from app.burnin.agent import AgentError, Server, token_from_env
+
+    token = token or token_from_env()
+    if not token:
+        raise click.ClickException("no API token: pass --token or set AFM_TOKEN (afm users token NAME)")
+    pairs = []
+    for item in results:
+        step, sep, name = item.partition("=")
+        if not sep or not step or not name:
+            raise click.UsageError(f"{item!r}: give STEP=FILE")
+        path = Path(name)
+        if not path.is_file():
+            raise click.ClickException(f"{name}: no such file")
+        pairs.append((step, path))
+    api = Server(server, token)
+    try:
+        status = api.call("GET", f"/api/v1/modules/{serial}/commissioning")
+        run = status.get("validation") or api.call("POST", f"/api/v1/modules/{serial}/validation-runs")
+        for step, path in pairs:
+            url = f"/api/v1/validation-runs/{run['id']}/results/{step}"
+            run = api.call("POST", url, path.read_bytes(), "application/octet-stream")
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    suite = f"{run['suite']} {run['suite_version']}"
+    click.echo(f"validation run {run['id']} of {serial} (suite {suite}): {run['verdict']}")
+    for step in run["steps"]:
+        click.echo(f"  {step['step']}: {step['verdict']}")
+        for reason in step["reasons"]:
+            click.echo(f"    {reason}")
+    sys.exit(0 if run["verdict"] == "pass" else 1)
+
+
+@main.group()
 def workflows() -> None:
     """Definitions in workflows/."""
 

@@ -215,3 +215,22 @@ def _write_secrets(var_dir: Path, values: dict[str, Any]) -> None:
             for key_id, secret in sorted(values["tag_old_keys"].items()):
                 fh.write(f'{key_id} = "{secret}"\n')
     temp.replace(path)
+
+
+_public_base: str | None = None
+
+
+def set_public_base_url(url: str) -> None:
+    """The address links in issued documents point at (the service's own, or the tag resolver's);
+    set once by the app factory for code that runs without the settings at hand."""
+    global _public_base
+    _public_base = url.rstrip("/")
+
+
+def public_base_url() -> str:
+    if _public_base is not None:
+        return _public_base
+    try:
+        return load_settings().resolver
+    except ConfigError:
+        return "http://127.0.0.1:8000"

@@ -81,6 +81,7 @@ def utcnow() -> dt.datetime:
 def import_all_models() -> None:
     """The single list of model modules: mappers and Alembic need every table imported."""
     import app.burnin.models
+    import app.commissioning.models
     import app.core.auth.models
     import app.core.idempotency
     import app.core.ledger.models

@@ -13,7 +13,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 
@@ -261,14 +261,56 @@ def decode_lifecycle(
 
 @functools.cache
 def load_lifecycle(path: Path = LIFECYCLE_FILE) -> Lifecycle:
-    return decode_lifecycle(path.read_bytes(), _display(path))
+    return decode_lifecycle(path.read_bytes(), display_path(path))
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     try:
         return str(path.relative_to(PROJECT_ROOT))
     except ValueError:
         return str(path)
+
+
+Definition = TypeVar("Definition")
+
+
+def load_folder(
+    directory: Path,
+    decode: Callable[[bytes, str], Definition],
+    *,
+    key: str,
+    item: str,
+    plural: str,
+    extra: Callable[[Definition, str, str, dict[str, tuple[Definition, str]]], list[str]] | None = None,
+) -> tuple[dict[str, tuple[Definition, str]], list[str]]:
+    """({key value: (definition, source)}, faults) for a folder of one-definition TOML files: each decoded,
+    a key taken twice is a fault at its line, and `extra` (definition, source, text, loaded so far) may
+    name more cross-file faults."""
+    loaded: dict[str, tuple[Definition, str]] = {}
+    faults: list[str] = []
+    paths = sorted(directory.glob("*.toml"))
+    if not paths:
+        return loaded, [f"{display_path(directory / '*.toml')}:1: no {plural}"]
+    for path in paths:
+        source, raw = display_path(path), path.read_bytes()
+        try:
+            definition = decode(raw, source)
+        except DefinitionError as exc:
+            faults += exc.faults
+            continue
+        text = raw.decode("utf-8", errors="replace")
+        value = getattr(definition, key)
+        if value in loaded:
+            faults.append(
+                f"{source}:{locate(text, f'$.{key}')}: duplicate {item} {key} {value!r} (also {loaded[value][1]})"
+            )
+            continue
+        more = extra(definition, source, text, loaded) if extra is not None else []
+        if more:
+            faults += more
+            continue
+        loaded[value] = (definition, source)
+    return loaded, faults
 
 
 # Definition files owned by other areas (each area owns its file's shape): name -> check that decodes
@@ -301,16 +343,35 @@ _OPTIONAL_DEFINITIONS: dict[str, Callable[[bytes, str], str]] = {
 }
 
 
+def _checklists(folder: Path) -> tuple[list[str], list[str]]:
+    from app.commissioning.checklists import check_templates
+
+    return check_templates(folder)
+
+
+def _validation_suites(folder: Path) -> tuple[list[str], list[str]]:
+    from app.commissioning.validation import check_suites
+
+    return check_suites(folder)
+
+
+# Folders of definition files, one file per definition: folder -> check giving (ok lines, fault lines).
+_DEFINITION_FOLDERS: dict[str, Callable[[Path], tuple[list[str], list[str]]]] = {
+    "checklists": _checklists,
+    "validation": _validation_suites,
+}
+
+
 def check_all(directory: Path = WORKFLOWS_DIR) -> tuple[list[str], list[str]]:
     """(ok lines, fault lines) for every definition file in workflows/."""
     ok: list[str] = []
     faults: list[str] = []
     path = directory / "module-lifecycle.toml"
     if not path.exists():
-        return ok, [f"{_display(path)}:1: missing: the module lifecycle definition is required"]
+        return ok, [f"{display_path(path)}:1: missing: the module lifecycle definition is required"]
     try:
-        lifecycle = decode_lifecycle(path.read_bytes(), _display(path))
-        ok.append(f"{_display(path)}: {len(lifecycle.states)} states, {len(lifecycle.transitions)} transitions")
+        lifecycle = decode_lifecycle(path.read_bytes(), display_path(path))
+        ok.append(f"{display_path(path)}: {len(lifecycle.states)} states, {len(lifecycle.transitions)} transitions")
     except DefinitionError as exc:
         faults += exc.faults
     known = {path}
@@ -319,10 +380,15 @@ def check_all(directory: Path = WORKFLOWS_DIR) -> tuple[list[str], list[str]]:
         known.add(optional)
         if optional.exists():
             try:
-                ok.append(f"{_display(optional)}: {check(optional.read_bytes(), _display(optional))}")
+                ok.append(f"{display_path(optional)}: {check(optional.read_bytes(), display_path(optional))}")
             except DefinitionError as exc:
                 faults += exc.faults
     for other in sorted(directory.glob("*.toml")):
         if other not in known:
-            faults.append(f"{_display(other)}:1: unknown definition file")
+            faults.append(f"{display_path(other)}:1: unknown definition file")
+    for name, check_folder in _DEFINITION_FOLDERS.items():
+        if (directory / name).is_dir():
+            folder_ok, folder_faults = check_folder(directory / name)
+            ok += folder_ok
+            faults += folder_faults
     return ok, faults

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.core.config import PROJECT_ROOT
-from app.core.definitions import DefinitionError, locate, schema_fault
+from app.core.definitions import DefinitionError, load_folder, locate, schema_fault
 
 LABELS_DIR = PROJECT_ROOT / "labels"
 
@@ -327,35 +327,9 @@ def decode_template(text: bytes, source: str) -> LabelTemplate:
     return template
 
 
-def _display(path: Path) -> str:
-    try:
-        return str(path.relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(path)
-
-
 def _load(directory: Path) -> tuple[dict[str, tuple[LabelTemplate, str]], list[str]]:
     """({name: (template, source)}, faults) for every *.toml in `directory`."""
-    templates: dict[str, tuple[LabelTemplate, str]] = {}
-    faults: list[str] = []
-    paths = sorted(directory.glob("*.toml"))
-    if not paths:
-        return templates, [f"{_display(directory / '*.toml')}:1: no label templates"]
-    for path in paths:
-        source, raw = _display(path), path.read_bytes()
-        try:
-            template = decode_template(raw, source)
-        except DefinitionError as exc:
-            faults += exc.faults
-            continue
-        if template.name in templates:
-            line = locate(raw.decode("utf-8", errors="replace"), "$.name")
-            faults.append(
-                f"{source}:{line}: duplicate template name {template.name!r} (also {templates[template.name][1]})"
-            )
-            continue
-        templates[template.name] = (template, source)
-    return templates, faults
+    return load_folder(directory, decode_template, key="name", item="template", plural="label templates")
 
 
 def load_templates(directory: Path = LABELS_DIR) -> dict[str, LabelTemplate]:

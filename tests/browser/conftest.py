@@ -8,6 +8,7 @@ Run on their own (pytest-playwright's sync fixtures must not share a process wit
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,7 +22,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Response, expect
 
+# Service workers' own requests are routable only with this (microsoft/playwright#2311): the offline
+# checklist test aborts them to take the network away from the worker too, as context.set_offline
+# alone does not. Set before pytest-playwright starts its driver.
+os.environ.setdefault("PW_EXPERIMENTAL_SERVICE_WORKER_NETWORK_EVENTS", "1")
+
 CHROMIUM = Path("/usr/bin/chromium")
+AXE_VERSION = "4.14.1"  # axe-core from the npm registry, injected into pages by the accessibility checks
+NPM_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "npm"
 AFM = Path(sys.executable).parent / "afm"
 DEMO_PASSWORD = "demo"
 STARTUP_TIMEOUT_S = 30.0
@@ -184,3 +192,47 @@ def screenshot(page: Page, path: Path) -> Path:
     size = path.stat().st_size
     assert size > 5_000, f"screenshot {path} is only {size} bytes; the page probably did not render"
     return path
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's script, installed from the npm registry into .cache/npm on first use."""
+    script = NPM_CACHE / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            reason = "npm is not installed: the accessibility checks need axe-core from the npm registry"
+            if os.environ.get("CI") == "true":
+                pytest.fail(reason)
+            pytest.skip(reason)
+        NPM_CACHE.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(NPM_CACHE),
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                f"axe-core@{AXE_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0 or not script.exists():
+            pytest.fail(f"npm install axe-core@{AXE_VERSION} failed:\n{done.stdout}\n{done.stderr}")
+    return script.read_text(encoding="utf-8")
+
+
+def serious_accessibility_violations(page: Page, axe_source: str) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now, one line each."""
+    page.add_script_tag(content=axe_source)
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {', '.join(n['target'][0] for n in v['nodes'][:3])}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

@@ -36,6 +36,19 @@ def test_the_shipped_definition_is_sound() -> None:
         "workflows/burn-in-acceptance.toml: rules version 2026.11-1",
         "workflows/transport-modes.toml: 4 modes",
         "workflows/export-rules.toml: export rules version 2026.11-2, 4 classifications",
+        "workflows/checklists/decommissioning.toml: decommissioning 2026.1 (decommissioning, level 1, "
+        "commercial/sovereign/defence), 13 items",
+        "workflows/checklists/delivery-inspection.toml: delivery-inspection 2026.1 (delivery, level 2, "
+        "commercial/sovereign/defence), 20 items",
+        "workflows/checklists/functional-test-defence.toml: functional-test-defence 2026.1 (functional, level 4, "
+        "defence), 15 items",
+        "workflows/checklists/functional-test.toml: functional-test 2026.1 (functional, level 4, "
+        "commercial/sovereign), 11 items",
+        "workflows/checklists/installation-defence.toml: installation-defence 2026.1 (installation, level 3, "
+        "defence), 20 items",
+        "workflows/checklists/installation.toml: installation 2026.1 (installation, level 3, "
+        "commercial/sovereign), 15 items",
+        "workflows/validation/gpu-module.toml: suite gpu-module version 2026.1, 4 steps, 4 specs",
     ]
     lifecycle = load_lifecycle()
     hold = lifecycle.transition("hold")

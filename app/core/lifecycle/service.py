@@ -5,7 +5,7 @@ PostgreSQL, BEGIN IMMEDIATE on SQLite); `If-Match` turns a stale read into 409."
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import msgspec
@@ -26,23 +26,31 @@ from app.factory.service import load_module, module_read
 from app.sites.models import Site
 
 
-async def guard_facts(uow: UnitOfWork, module: Module) -> GuardFacts:
-    """Gather what the guards look at. Areas that do not exist yet leave their facts as None."""
-    from app.burnin.service import burn_in_verdict  # the burn-in area owns that fact
-    from app.logistics.shipments import manifest_issued  # the shipments area owns manifests
+async def guard_facts(uow: UnitOfWork, module: Module, needed: Collection[str] | None = None) -> GuardFacts:
+    """Gather what the guards look at: only the facts `needed` names (all when None). Each area owns
+    its facts; a fact an area cannot establish stays None and its guard refuses."""
+    from app.burnin.service import burn_in_verdict
+    from app.commissioning import service as commissioning
+    from app.logistics.shipments import manifest_issued
 
-    bom = {line["kind"]: int(line["quantity"]) for line in module.spec.bom}
-    installed = await FactoryRepository(uow.session).part_counts(module.id)
-    cleared, reason = await _export_clearance(uow, module)
-    return GuardFacts(
-        serial=module.serial,
-        bom=bom,
-        installed=installed,
-        burn_in_verdict=await burn_in_verdict(uow, module.id),
-        manifest_issued=await manifest_issued(uow, module),
-        export_cleared=cleared,
-        export_reason=reason,
-    )
+    def wants(*guards: str) -> bool:
+        return needed is None or any(g in needed for g in guards)
+
+    facts: dict[str, Any] = {"serial": module.serial}
+    if wants("bom_complete"):
+        facts["bom"] = {line["kind"]: int(line["quantity"]) for line in module.spec.bom}
+        facts["installed"] = await FactoryRepository(uow.session).part_counts(module.id)
+    if wants("burn_in_passed"):
+        facts["burn_in_verdict"] = await burn_in_verdict(uow, module.id)
+    if wants("manifest_issued"):
+        facts["manifest_issued"] = await manifest_issued(uow, module)
+    if wants("export_cleared"):
+        facts["export_cleared"], facts["export_reason"] = await _export_clearance(uow, module)
+    if wants("checklist_signed"):
+        facts["checklist_signed"] = await commissioning.checklist_signed(uow, module)
+    if wants("validation_passed"):
+        facts["validation_passed"] = await commissioning.validation_passed(uow, module)
+    return GuardFacts(**facts)
 
 
 async def _export_clearance(uow: UnitOfWork, module: Module) -> tuple[bool | None, str]:
@@ -128,7 +136,7 @@ async def transition(
     current = snapshot(module)
     domain.check_version(current, if_match)
     t = lifecycle.transition(request.transition)
-    facts = await guard_facts(uow, module) if t is not None and t.guards else GuardFacts(serial=serial)
+    facts = await guard_facts(uow, module, t.guards) if t is not None and t.guards else GuardFacts(serial=serial)
     if imported_evidence:
         facts = with_evidence(facts, imported_evidence)
     needs_site = t is not None and "site" in t.payload
@@ -162,10 +170,23 @@ async def transition(
         at=at,
     )
     await uow.session.flush()
+    # The certificate attests signed checklists and a passed validation; an entry on waived guards or
+    # imported paper records has neither on file here, and the event already says why it was allowed.
+    entered = decision.to_state == "in_service" and decision.transition == "enter_service"
+    if entered and not imported_evidence and "waived" not in payload:
+        await _on_entering_service(uow, module, actor)
     result = module_read(module, lifecycle)
     if idempotency_key is not None:
         idempotency.remember(uow, actor.username, idempotency_key, fingerprint, 200, result)
     return result
+
+
+async def _on_entering_service(uow: UnitOfWork, module: Module, actor: Principal) -> None:
+    """The commissioning certificate is issued in the same transaction as the entry into service."""
+    from app.commissioning.service import issue_certificate
+    from app.core.config import public_base_url
+
+    await issue_certificate(uow, module, actor, public_base_url())
 
 
 def _acting_role(actor: Principal, lifecycle: Lifecycle, name: str) -> str:
