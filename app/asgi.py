@@ -43,6 +43,8 @@ from app.core.observability import RequestIdMiddleware, configure_logging
 from app.core.problems import EXCEPTION_HANDLERS
 from app.factory.api import BuildStepController, FactoryController, ModuleController, SpecController
 from app.factory.pages import ModulePages, StationPages
+from app.fleet.api import FleetReportController, RedeploymentController, SiteCapacityController
+from app.fleet.pages import FleetPages
 from app.logistics.api import CrateController
 from app.logistics.pages import ShipmentPages
 from app.logistics.shipping_api import LicenceController, ShipmentController
@@ -143,6 +145,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             CrateController,
             ShipmentController,
             CommissioningController,
+            SiteCapacityController,
+            RedeploymentController,
+            FleetReportController,
             LicenceController,
             RouteController,
             ResolverController,
@@ -155,6 +160,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             RoutePages,
             ShipmentPages,
             FieldPages,
+            FleetPages,
             create_static_files_router(
                 path="/static", directories=[WEB_DIR / "static"], opt=PUBLIC, include_in_schema=False
             ),

@@ -15,6 +15,7 @@ from app.commissioning.schemas import (
     AnswerRead,
     CommissioningRead,
     RunRead,
+    SanitisationIn,
     SignIn,
     StartChecklistIn,
     ValidationRunRead,
@@ -158,6 +159,20 @@ class CommissioningController(Controller):
         body = await _body(request, service.MAX_RESULT_BYTES)
         async with db.write() as uow:
             return await service.import_result(uow, store, run_id, step, body, principal)
+
+    @post("/modules/{serial:str}/sanitisation", opt=allow(*FIELD), operation_id="RecordSanitisation")
+    async def sanitisation(
+        self,
+        serial: FromPath[str],
+        data: JSONBody[SanitisationIn],
+        db: NamedDependency[Database],
+        principal: NamedDependency[Principal],
+    ) -> dict[str, Any]:
+        """Record the sanitisation of the module's drives while it is decommissioning (NIST SP 800-88
+        Rev. 1: clear, purge or destroy, verified, with the certificate reference), one ledger event per
+        drive. `complete_decommissioning` needs every installed drive purged or destroyed and verified."""
+        async with db.write() as uow:
+            return await service.record_sanitisation(uow, serial, data, principal)
 
     @get("/modules/{serial:str}/certificate.pdf", opt=allow(*ALL_ROLES), operation_id="GetCommissioningCertificate")
     async def certificate(self, serial: FromPath[str], db: NamedDependency[Database]) -> Response[bytes]:

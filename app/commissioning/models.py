@@ -25,6 +25,8 @@ class ChecklistRun(Base):
     template_version: Mapped[str] = mapped_column(String(16))
     template: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(8), index=True)  # open, signed
+    # the ledger seq of its checklist.started event: a run belongs to the deployment it was started in
+    started_seq: Mapped[int] = mapped_column(Integer, default=0)
     started_by: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     signed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -112,3 +112,16 @@ class CommissioningRead(msgspec.Struct):
     checklists: list[RunSummary]
     validation: ValidationRunRead | None
     next: list[NextStep]
+
+
+class DriveSanitised(msgspec.Struct, forbid_unknown_fields=True):
+    drive: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]  # the drive's part serial
+    method: Literal["clear", "purge", "destroy"]  # NIST SP 800-88 Rev. 1
+    technique: Annotated[str, msgspec.Meta(max_length=100)] = ""  # e.g. "NVMe Sanitize (crypto erase)"
+    tool: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    verified: bool = False
+
+
+class SanitisationIn(msgspec.Struct, forbid_unknown_fields=True):
+    drives: Annotated[list[DriveSanitised], msgspec.Meta(min_length=1, max_length=500)]
+    certificate: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]  # the sanitisation certificate reference

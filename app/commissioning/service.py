@@ -33,6 +33,7 @@ from app.commissioning.schemas import (
     NextStep,
     RunRead,
     RunSummary,
+    SanitisationIn,
     SignatureRead,
     SignIn,
     StepRead,
@@ -43,11 +44,15 @@ from app.core.db import UnitOfWork, utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleRefused, TooLarge
 from app.core.filestore import FileStore
 from app.core.ledger import service as ledger
-from app.factory.models import Module
+from app.core.ledger.models import Event
+from app.factory.models import Module, Part
 from app.factory.repository import FactoryRepository
 from app.sites.models import Site
 
-CHECKLIST_STATES = ("delivered", "commissioning", "validating")  # when a checklist may be worked on
+CHECKLIST_STATES = ("delivered", "commissioning", "validating")  # when a commissioning checklist is worked on
+DECOMMISSIONING_STATES = ("decommissioning",)
+STORAGE_KINDS = ("ssd", "nvme", "hdd")  # parts that hold data: sanitised before a module leaves a site
+SANITISED_BY = ("purge", "destroy")  # NIST SP 800-88 Rev. 1: "clear" does not stand up to lab recovery
 VALIDATION_STATES = ("commissioning", "validating")
 PHOTO_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG"}
 MAX_PHOTO_PIXELS = 50_000_000
@@ -84,14 +89,29 @@ def _template_of(run: ChecklistRun) -> cl.ChecklistTemplate:
     return msgspec.convert(run.template, cl.ChecklistTemplate)
 
 
-async def _runs_at_site(uow: UnitOfWork, module: Module) -> list[ChecklistRun]:
+# The event that opens each stage's part of a deployment: runs started before it belong to an earlier
+# deployment (a module redeployed back to a site it once served starts afresh).
+STAGE_OPENED_BY = {"decommissioning": "lifecycle.start_decommissioning"}
+DEFAULT_OPENED_BY = "lifecycle.deliver"
+
+
+async def _opened_at(uow: UnitOfWork, module: Module, stage: str) -> int:
+    kind = STAGE_OPENED_BY.get(stage, DEFAULT_OPENED_BY)
+    seq = await uow.session.scalar(select(func.max(Event.seq)).where(Event.module_id == module.id, Event.type == kind))
+    return int(seq or 0)
+
+
+async def _runs_at_site(uow: UnitOfWork, module: Module, stage: str = "delivery") -> list[ChecklistRun]:
+    """The module's runs at its site in this deployment (for commissioning stages, or decommissioning)."""
     site = _site(module)
+    since = await _opened_at(uow, module, stage)
     rows = await uow.session.scalars(
         select(ChecklistRun)
-        .where(ChecklistRun.module_id == module.id, ChecklistRun.site_id == site.id)
+        .where(ChecklistRun.module_id == module.id, ChecklistRun.site_id == site.id, ChecklistRun.started_seq > since)
         .order_by(ChecklistRun.id)
     )
-    return list(rows)
+    decommissioning = stage == "decommissioning"
+    return [r for r in rows if (r.template.get("stage") == "decommissioning") == decommissioning]
 
 
 async def _answers(uow: UnitOfWork, run: ChecklistRun) -> dict[str, ChecklistAnswer]:
@@ -224,23 +244,20 @@ def _required(site: Site) -> list[cl.ChecklistTemplate]:
 async def start_checklist(uow: UnitOfWork, serial: str, template_id: str, actor: Principal) -> RunRead:
     module = await _module(uow, serial, for_update=True)
     site = _site(module)
-    if module.state not in CHECKLIST_STATES:
-        raise Conflict(f"{serial} is {module.state}; checklists are worked on once it is delivered")
     template = templates().get(template_id)
     if template is None:
         raise NotFound(f"no checklist template {template_id!r}; templates: {', '.join(sorted(templates()))}")
+    states = DECOMMISSIONING_STATES if template.stage == "decommissioning" else CHECKLIST_STATES
+    if module.state not in states:
+        raise Conflict(
+            f"{serial} is {module.state}; a {template.stage} checklist is worked on when it is {' or '.join(states)}"
+        )
     if template.security_levels and site.security_level not in template.security_levels:
         raise RuleRefused(
             f"template {template_id} is for {', '.join(template.security_levels)} sites; "
             f"{site.code} is {site.security_level}"
         )
-    existing = await uow.session.scalar(
-        select(ChecklistRun).where(
-            ChecklistRun.module_id == module.id,
-            ChecklistRun.site_id == site.id,
-            ChecklistRun.template_id == template_id,
-        )
-    )
+    existing = next((r for r in await _runs_at_site(uow, module, template.stage) if r.template_id == template_id), None)
     if existing is not None:
         raise Conflict(f"{serial} has a {template_id} run at {site.code} already (run {existing.id})", run=existing.id)
     run = ChecklistRun(
@@ -250,6 +267,7 @@ async def start_checklist(uow: UnitOfWork, serial: str, template_id: str, actor:
         template_version=template.version,
         template=msgspec.to_builtins(template),
         status="open",
+        started_seq=module.version + 1,
         started_by=actor.username,
     )
     uow.session.add(run)
@@ -627,6 +645,76 @@ async def checklist_signed(uow: UnitOfWork, module: Module) -> bool | None:
         return None
     signed = {r.template_id for r in await _runs_at_site(uow, module) if r.status == "signed"}
     return all(t.id in signed for t in _required(module.site))
+
+
+async def decommission_ready(uow: UnitOfWork, module: Module) -> tuple[bool | None, str]:
+    """A signed decommissioning checklist for this decommissioning, and every installed drive sanitised
+    (purged or destroyed, verified) since it began; with the reason when not."""
+    if module.site is None:
+        return None, ""
+    signed = [r for r in await _runs_at_site(uow, module, "decommissioning") if r.status == "signed"]
+    missing = [d.serial for d in await _unsanitised(uow, module)]
+    if not signed:
+        return False, f"no signed decommissioning checklist for {module.serial} at {module.site.code}"
+    if missing:
+        return False, f"drives not sanitised (NIST SP 800-88 purge or destroy, verified): {', '.join(missing)}"
+    return True, ""
+
+
+async def _unsanitised(uow: UnitOfWork, module: Module) -> list[Part]:
+    drives = list(
+        await uow.session.scalars(
+            select(Part).where(Part.module_id == module.id, Part.kind.in_(STORAGE_KINDS)).order_by(Part.serial)
+        )
+    )
+    since = await _opened_at(uow, module, "decommissioning")
+    done = {
+        e.payload.get("drive")
+        for e in await uow.session.scalars(
+            select(Event).where(Event.module_id == module.id, Event.type == "sanitisation.recorded", Event.seq > since)
+        )
+        if e.payload.get("method") in SANITISED_BY and e.payload.get("verified") is True
+    }
+    return [d for d in drives if d.serial not in done]
+
+
+async def record_sanitisation(uow: UnitOfWork, serial: str, data: SanitisationIn, actor: Principal) -> dict[str, Any]:
+    """One ledger event per drive: method (NIST SP 800-88 Rev. 1 clear / purge / destroy), tool,
+    verification and the certificate reference. Only the module's installed drives are accepted."""
+    module = await _module(uow, serial, for_update=True)
+    site = _site(module)
+    if module.state not in DECOMMISSIONING_STATES:
+        raise Conflict(f"{serial} is {module.state}; drives are sanitised while it is decommissioning")
+    drives = {
+        p.serial: p
+        for p in await uow.session.scalars(
+            select(Part).where(Part.module_id == module.id, Part.kind.in_(STORAGE_KINDS))
+        )
+    }
+    unknown = [d.drive for d in data.drives if d.drive not in drives]
+    if unknown:
+        raise InvalidInput(f"not drives installed in {serial}: {', '.join(unknown)}")
+    for d in data.drives:
+        await ledger.append(
+            uow,
+            module,
+            "sanitisation.recorded",
+            actor=actor.username,
+            role=actor.role,
+            payload={
+                "drive": d.drive,
+                "part_number": drives[d.drive].part_number,
+                "standard": "NIST SP 800-88 Rev. 1",
+                "method": d.method,
+                "technique": d.technique,
+                "tool": d.tool,
+                "verified": d.verified,
+                "certificate": data.certificate,
+            },
+            place=site.code,
+        )
+    remaining = await _unsanitised(uow, module)
+    return {"module": serial, "recorded": len(data.drives), "remaining": [p.serial for p in remaining]}
 
 
 async def validation_passed(uow: UnitOfWork, module: Module) -> bool | None:

@@ -86,6 +86,7 @@ def import_all_models() -> None:
     import app.core.idempotency
     import app.core.ledger.models
     import app.factory.models
+    import app.fleet.models
     import app.logistics.models
     import app.sites.models
     import app.tags.models  # noqa: F401

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
 
 from app.core.definitions import Lifecycle
 from app.core.errors import Conflict, InvalidInput, RuleRefused
@@ -78,3 +82,39 @@ def next_position(kind: str, taken: set[str]) -> str:
     while f"{kind}-{n:03d}" in taken:
         n += 1
     return f"{kind}-{n:03d}"
+
+
+# --- deployments ---------------------------------------------------------------------------------------
+
+
+class Chapter(msgspec.Struct, frozen=True):
+    """One part of a module's life: its factory build, then each deployment to a site."""
+
+    number: int  # 0: the factory build; 1, 2, …: deployments
+    title: str
+    site: str | None
+    first_seq: int
+    last_seq: int
+    events: tuple[Any, ...]
+
+
+def chapters(events: Sequence[Any]) -> list[Chapter]:
+    """Split a module's ledger (oldest first; each event with `seq`, `type`, `payload`, `place`) into
+    chapters: the factory build until it is first packed for a site, then one chapter per `pack` or
+    `redeploy` to a site. The module keeps one serial and one unbroken chain across all of them."""
+    out: list[Chapter] = []
+    current: list[Any] = []
+    number, site, title = 0, None, "Factory build"
+    for event in events:
+        opens = event.type in ("lifecycle.pack", "lifecycle.redeploy") and (event.payload or {}).get("site")
+        if opens and current:
+            out.append(Chapter(number, title, site, current[0].seq, current[-1].seq, tuple(current)))
+            current = []
+        if opens:
+            number += 1
+            site = str(event.payload["site"])
+            title = f"Deployment {number}: {site}"
+        current.append(event)
+    if current:
+        out.append(Chapter(number, title, site, current[0].seq, current[-1].seq, tuple(current)))
+    return out

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import Base, UTCDateTime, utcnow
@@ -79,6 +79,8 @@ class Module(Base):
     state: Mapped[str] = mapped_column(String(32), index=True)
     hold_return_state: Mapped[str | None] = mapped_column(String(32))
     hold_reason: Mapped[str] = mapped_column(String(500), default="")
+    # must stay in its country (a sovereign customer's): the redeployment planner keeps it there
+    sovereign: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=0)
     head_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

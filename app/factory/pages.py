@@ -18,7 +18,7 @@ from app.core.definitions import Lifecycle
 from app.core.errors import DomainError, NotFound
 from app.core.lifecycle import service as transitions
 from app.core.lifecycle.schemas import TransitionRequest
-from app.factory import service
+from app.factory import domain, service
 from app.factory.schemas import PartInstall
 from app.sites import service as sites
 from app.tags.service import TagSetup
@@ -104,6 +104,7 @@ class ModulePages(Controller):
                 "counts": counts,
                 "expected": expected,
                 "events": list(reversed(events)),
+                "chapters": list(reversed(domain.chapters(events))),
                 "state": lifecycle.state(module.state),
                 "lifecycle": lifecycle,
                 "actions": [t for t in lifecycle.available_from(module.state) if set(t.roles) & set(principal.roles)],

@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('template_version', sa.String(length=16), nullable=False),
     sa.Column('template', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=8), nullable=False),
+    sa.Column('started_seq', sa.Integer(), nullable=False),
     sa.Column('started_by', sa.String(length=64), nullable=False),
     sa.Column('started_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('signed_at', app.core.db.UTCDateTime(timezone=True), nullable=True),

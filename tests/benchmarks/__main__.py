@@ -14,6 +14,7 @@ from tests.benchmarks import (
     bench_labels,
     bench_ledger,
     bench_manifest,
+    bench_planner,
     bench_routes,
     bench_scans,
     bench_telemetry,
@@ -42,7 +43,7 @@ def _fresh(base: Path, name: str) -> tuple[str, Path]:
     return url, db_file
 
 
-BENCHMARKS = ("transitions", "scans", "telemetry", "ledger", "labels", "manifest", "routes")
+BENCHMARKS = ("transitions", "scans", "telemetry", "ledger", "labels", "manifest", "routes", "planner")
 
 
 def main() -> None:
@@ -87,6 +88,9 @@ def main() -> None:
         if "routes" in chosen:
             print("route planning benchmark…", file=sys.stderr)
             results += bench_routes.run()
+        if "planner" in chosen:
+            print("redeployment planner benchmark…", file=sys.stderr)
+            results += bench_planner.run()
         print()
         print(table(results))
     finally:

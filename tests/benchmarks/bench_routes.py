@@ -17,7 +17,7 @@ from pathlib import Path
 
 from app.routes.domain import Network, RouteRequest, place, plan, point
 from app.routes.network import load_network
-from tests.benchmarks.common import Result
+from tests.benchmarks.common import Result, timed_result
 
 PAIRS = 200
 
@@ -109,19 +109,8 @@ def _door_to_door(network: Network, pairs: int, seed: int) -> list[Result]:
             plan(network, RouteRequest(o, d, criterion="time", k=k))
             times.append(time.perf_counter() - t0)
         med, p95 = statistics.median(times), statistics.quantiles(times, n=20)[18]
-        out.append(
-            Result(
-                name=f"door-to-door query median, {pairs} point pairs, k={k} (p95 {p95 * 1000:.1f} ms)",
-                measured="queries per second (1 / per-query time)",
-                value=1.0 / med,
-                baseline_name="budget",
-                baseline=1.0 / DOOR_BUDGET_S,
-                unit="q/s",
-                goal=1.0,
-                value_text=f"{med * 1000:.2f} ms",
-                baseline_text=f"{DOOR_BUDGET_S * 1000:.0f} ms",
-            )
-        )
+        name = f"door-to-door query median, {pairs} point pairs, k={k} (p95 {p95 * 1000:.1f} ms)"
+        out.append(timed_result(name, med, "budget", DOOR_BUDGET_S, "q/s"))
     return out
 
 

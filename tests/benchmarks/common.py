@@ -46,3 +46,24 @@ def table(results: list[Result]) -> str:
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
     out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(out)
+
+
+def timed_result(
+    name: str, seconds: float, baseline_name: str, baseline_seconds: float, unit: str, goal: float = 1.0
+) -> Result:
+    """A speed row from two durations (ours and a baseline or budget), shown in ms below a second."""
+
+    def text(s: float) -> str:
+        return f"{s * 1000:.2f} ms" if s < 1 else f"{s:.2f} s"
+
+    return Result(
+        name=name,
+        measured=f"{unit} (1 / time for one)",
+        value=1.0 / seconds,
+        baseline_name=baseline_name,
+        baseline=1.0 / baseline_seconds,
+        unit=unit,
+        goal=goal,
+        value_text=text(seconds),
+        baseline_text=text(baseline_seconds),
+    )

@@ -139,6 +139,9 @@ def test_absent_areas_refuse_and_say_so() -> None:
         elif name == "export_cleared":
             assert not outcome.ok
             assert "no destination site" in outcome.reason
+        elif name == "decommission_checklist_signed":
+            assert not outcome.ok
+            assert "no site to be decommissioned at" in outcome.reason
         else:
             assert not outcome.ok
             assert "not available yet" in outcome.reason

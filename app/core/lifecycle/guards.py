@@ -23,6 +23,7 @@ class GuardFacts(msgspec.Struct, frozen=True, kw_only=True):
     checklist_signed: bool | None = None
     validation_passed: bool | None = None
     decommission_checklist_signed: bool | None = None
+    decommission_reason: str = ""  # what is missing: the checklist, or which drives are not sanitised
 
 
 class GuardOutcome(msgspec.Struct, frozen=True):
@@ -70,6 +71,14 @@ def export_cleared(facts: GuardFacts) -> GuardOutcome:
     return GuardOutcome(False, f"{facts.serial} is not export-cleared: {facts.export_reason}")
 
 
+def decommission_checklist_signed(facts: GuardFacts) -> GuardOutcome:
+    if facts.decommission_checklist_signed is None:
+        return GuardOutcome(False, f"{facts.serial} has no site to be decommissioned at")
+    if facts.decommission_checklist_signed:
+        return GuardOutcome(True)
+    return GuardOutcome(False, f"{facts.serial} cannot leave decommissioning: {facts.decommission_reason}")
+
+
 def _flag(name: str, area: str, what: str, failing: str) -> Callable[[GuardFacts], GuardOutcome]:
     def check(facts: GuardFacts) -> GuardOutcome:
         value = getattr(facts, name)
@@ -107,16 +116,7 @@ GUARDS: dict[str, Guard] = {
             "validation",
             waivable=True,
         ),
-        Guard(
-            "decommission_checklist_signed",
-            _flag(
-                "decommission_checklist_signed",
-                "decommissioning",
-                "signed decommissioning checklist",
-                "decommissioning checklist of {serial} not signed",
-            ),
-            "decommissioning",
-            waivable=True,
-        ),
+        # Data on the drives is a customer's: never waived.
+        Guard("decommission_checklist_signed", decommission_checklist_signed, "decommissioning", waivable=False),
     )
 }

@@ -50,6 +50,9 @@ async def guard_facts(uow: UnitOfWork, module: Module, needed: Collection[str] |
         facts["checklist_signed"] = await commissioning.checklist_signed(uow, module)
     if wants("validation_passed"):
         facts["validation_passed"] = await commissioning.validation_passed(uow, module)
+    if wants("decommission_checklist_signed"):
+        ready, reason = await commissioning.decommission_ready(uow, module)
+        facts["decommission_checklist_signed"], facts["decommission_reason"] = ready, reason
     return GuardFacts(**facts)
 
 
