@@ -630,3 +630,12 @@ def _run_batches(gather: Callable[[Any], Awaitable[list[Any]]], wanted: list[str
 
 if __name__ == "__main__":
     main()
+
+
+def _register_generate() -> None:
+    from app.fleet.generate import generate_command
+
+    demo.add_command(generate_command)  # afm demo generate --modules N
+
+
+_register_generate()

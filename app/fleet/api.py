@@ -13,7 +13,7 @@ from app.core.auth.domain import ALL_ROLES, Principal, Role
 from app.core.auth.guards import allow
 from app.core.db import Database
 from app.core.errors import NotFound
-from app.fleet import service
+from app.fleet import service, summary
 from app.fleet.schemas import AcceptIn, CapacityIn, DemandListIn, PlanIn, SiteCapacityRead
 from app.routes.service import NetworkHolder
 from app.tags.service import TagSetup
@@ -107,8 +107,7 @@ class FleetReportController(Controller):
         times per lane planned vs actual, commissioning durations per site."""
         from app.fleet.reports import TABLES
 
-        async with db.read() as uow:
-            tables = await service.report_tables(uow)
+        tables = await summary.dashboard(db)  # kept current from the events, not recomputed from all of them
         return {name: {"title": TABLES[name], **_json_table(df)} for name, df in tables.items()}
 
     @get("/fleet.xlsx", opt=allow(*ALL_ROLES), operation_id="FleetReportsXlsx")
@@ -116,8 +115,7 @@ class FleetReportController(Controller):
         """Every report as one XLSX workbook, a sheet per table (formula-like text escaped)."""
         from app.fleet.exports import XLSX_MEDIA_TYPE, to_xlsx
 
-        async with db.read() as uow:
-            tables = await service.report_tables(uow)
+        tables = await summary.dashboard(db)  # kept current from the events, not recomputed from all of them
         body = await asyncio.to_thread(to_xlsx, tables)
         return Response(
             body, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": 'attachment; filename="afm-fleet.xlsx"'}
@@ -132,8 +130,7 @@ class FleetReportController(Controller):
         table = name.removesuffix(".csv")
         if not name.endswith(".csv") or table not in TABLES:
             raise NotFound(f"no report {name!r}; reports: {', '.join(f'{t}.csv' for t in TABLES)}, fleet.xlsx")
-        async with db.read() as uow:
-            tables = await service.report_tables(uow)
+        tables = await summary.dashboard(db)  # kept current from the events, not recomputed from all of them
         return Response(
             to_csv(tables[table]),
             media_type=CSV_MEDIA_TYPE,

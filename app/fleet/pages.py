@@ -17,7 +17,7 @@ from app.core.auth.guards import page
 from app.core.db import Database
 from app.core.errors import DomainError
 from app.factory.models import Spec
-from app.fleet import service
+from app.fleet import service, summary
 from app.fleet.schemas import CapacityIn, DemandIn, DemandListIn, PlanIn
 from app.routes.service import NetworkHolder
 
@@ -52,8 +52,8 @@ class FleetPages(Controller):
         from app.fleet.charts import render_all
         from app.fleet.reports import TABLES
 
+        tables = await summary.dashboard(db)
         async with db.read() as uow:
-            tables = await service.report_tables(uow)
             sites = await service.capacities(uow)
             specs = list(await uow.session.scalars(_specs_query()))
         charts = await asyncio.to_thread(render_all, tables)

@@ -135,7 +135,11 @@ def modules_by_state(modules: pd.DataFrame, lifecycle: Lifecycle | None = None) 
     Columns: state, label, modules, share_pct."""
     _require(modules, "modules")
     lc = lifecycle or load_lifecycle()
-    counts = modules["state"].dropna().value_counts()
+    return state_table(modules["state"].dropna().value_counts(), lc)
+
+
+def state_table(counts: pd.Series, lc: Lifecycle) -> pd.DataFrame:
+    """Modules per state from counts by state id: every state in lifecycle order, zeros included."""
     order = [*lc.state_ids, *sorted(set(counts.index) - set(lc.state_ids))]
     labels = {s.id: s.label for s in lc.states}
     out = pd.DataFrame(

@@ -323,7 +323,6 @@ async def report_frames(uow: UnitOfWork) -> dict[str, Any]:
     """The report inputs read from the database, shaped to app.fleet.reports.CONTRACTS."""
     import pandas as pd
 
-    from app.burnin.models import BurnInRun
     from app.commissioning.models import ChecklistRun
     from app.core.ledger.models import Event
     from app.factory.models import Factory
@@ -380,25 +379,7 @@ async def report_frames(uow: UnitOfWork) -> dict[str, Any]:
         ],
         columns=["code", "name", "country", "power_kw", "module_slots", "used_slots", "used_power_kw"],
     )
-    runs = []
-    for serial, spec, gpu_model, run_id, verdict, finished, result in await uow.session.execute(
-        select(
-            Module.serial,
-            Spec.code,
-            Spec.gpu_model,
-            BurnInRun.id,
-            BurnInRun.verdict,
-            BurnInRun.finished_at,
-            BurnInRun.result,
-        )
-        .join(Module, Module.id == BurnInRun.module_id)
-        .join(Spec, Spec.id == Module.spec_id)
-    ):
-        reasons = list((result or {}).get("reasons", []))
-        for gpu in (result or {}).get("gpus", []):
-            reasons += [f"GPU {gpu.get('index')} ({gpu.get('uuid', '')}): {r}" for r in gpu.get("reasons", [])]
-        runs.append((serial, spec, gpu_model, run_id, verdict, finished, reasons))
-    burnin = pd.DataFrame(runs, columns=["module", "spec", "gpu_model", "run_id", "verdict", "finished_at", "reasons"])
+    burnin = await burnin_frame(uow.session)
     legs = frame(
         await uow.session.execute(
             select(
@@ -441,6 +422,33 @@ async def report_frames(uow: UnitOfWork) -> dict[str, Any]:
         "legs": legs,
         "checklists": checklists,
     }
+
+
+async def burnin_frame(session: Any) -> Any:
+    """Burn-in runs as the reports' `burnin` frame: run-level and per-GPU failure reasons together."""
+    import pandas as pd
+
+    from app.burnin.models import BurnInRun
+
+    runs = []
+    for serial, spec, gpu_model, run_id, verdict, finished, result in await session.execute(
+        select(
+            Module.serial,
+            Spec.code,
+            Spec.gpu_model,
+            BurnInRun.id,
+            BurnInRun.verdict,
+            BurnInRun.finished_at,
+            BurnInRun.result,
+        )
+        .join(Module, Module.id == BurnInRun.module_id)
+        .join(Spec, Spec.id == Module.spec_id)
+    ):
+        reasons = list((result or {}).get("reasons", []))
+        for gpu in (result or {}).get("gpus", []):
+            reasons += [f"GPU {gpu.get('index')} ({gpu.get('uuid', '')}): {r}" for r in gpu.get("reasons", [])]
+        runs.append((serial, spec, gpu_model, run_id, verdict, finished, reasons))
+    return pd.DataFrame(runs, columns=["module", "spec", "gpu_model", "run_id", "verdict", "finished_at", "reasons"])
 
 
 async def report_tables(uow: UnitOfWork) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from tests.benchmarks import (
+    bench_fleet,
     bench_labels,
     bench_ledger,
     bench_manifest,
@@ -43,7 +44,7 @@ def _fresh(base: Path, name: str) -> tuple[str, Path]:
     return url, db_file
 
 
-BENCHMARKS = ("transitions", "scans", "telemetry", "ledger", "labels", "manifest", "routes", "planner")
+BENCHMARKS = ("transitions", "scans", "telemetry", "ledger", "labels", "manifest", "routes", "planner", "fleet")
 
 
 def main() -> None:
@@ -91,6 +92,9 @@ def main() -> None:
         if "planner" in chosen:
             print("redeployment planner benchmark…", file=sys.stderr)
             results += bench_planner.run()
+        if "fleet" in chosen:
+            print("fleet at scale benchmark (PostgreSQL)…", file=sys.stderr)
+            results += bench_fleet.run()
         print()
         print(table(results))
     finally:
