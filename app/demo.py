@@ -358,6 +358,56 @@ async def _import_module(
             imported_evidence=evidence,
         )
         report.events += 1
+        if name in ("pass_burn_in", "fail_burn_in"):
+            _imported_burn_in(uow, module, spec, name == "pass_burn_in", at, actor.username)
+
+
+def _imported_burn_in(uow: UnitOfWork, module: Module, spec: Spec, passed: bool, at: dt.datetime, actor: str) -> None:
+    """The factory MES's summary of a burn-in run that the imported history passed or failed: the verdict
+    and its reasons (no telemetry), so that fleet reports count yields and failure reasons."""
+    from app.burnin.domain import GpuVerdict, RunVerdict
+    from app.burnin.models import BurnInRun
+
+    duration = dt.timedelta(hours=24)
+    gpus = []
+    if not passed:
+        index = sum(map(ord, module.serial)) % max(spec.gpu_count, 1)  # a different GPU per module
+        gpus.append(
+            GpuVerdict(
+                index=index,
+                uuid=f"GPU-{module.serial.lower()}-{index:03d}",
+                serial="",
+                verdict="fail",
+                reasons=[f"{spec.gpu_model}: uncorrectable ECC errors (Xid 48) during DCGM level 3"],
+                samples=0,
+                max_temperature_c=None,
+                median_sm_clock_mhz=None,
+                clock_vs_fleet=None,
+                ecc_uncorrected=None,
+            )
+        )
+    verdict = RunVerdict(
+        verdict="pass" if passed else "fail",
+        reasons=[],
+        warnings=["imported from the factory MES: no telemetry on file"],
+        gpus=gpus,
+        rules_version="imported",
+        duration_s=duration.total_seconds(),
+        dcgm_level=3,
+    )
+    uow.session.add(
+        BurnInRun(
+            module_id=module.id,
+            station="",
+            started_by=actor,
+            started_at=at - duration,
+            finished_at=at,
+            status="finished",
+            verdict=verdict.verdict,
+            rules_version="imported",
+            result=msgspec.to_builtins(verdict),
+        )
+    )
 
 
 _REASONS = {
