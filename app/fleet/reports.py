@@ -126,6 +126,14 @@ def _counts(df: pd.DataFrame, key: str, column: str, categories: Iterable[str]) 
     return table.reindex(columns=list(categories), fill_value=0).astype("int64").rename_axis(columns=None)
 
 
+def summed_counts(df: pd.DataFrame, key: str, column: str, categories: Iterable[str]) -> pd.DataFrame:
+    """Like _counts, but each row counts `n` (rows that stand for several modules)."""
+    if not len(df):
+        return pd.DataFrame(index=pd.Index([], name=key), columns=list(categories), dtype="int64")
+    table = df.pivot_table(index=key, columns=column, values="n", aggfunc="sum", fill_value=0)
+    return table.reindex(columns=list(categories), fill_value=0).astype("int64").rename_axis(columns=None)
+
+
 # --- fleet composition ------------------------------------------------------------------------
 
 
@@ -204,7 +212,13 @@ def modules_by_site(modules: pd.DataFrame, sites: pd.DataFrame, lifecycle: Lifec
     _require(modules, "modules")
     _require(sites, "sites")
     lc = lifecycle or load_lifecycle()
-    live = _placed(modules, lc)
+    placed = _placed(modules, lc)
+    return site_table(placed.assign(n=1, gpus=placed["gpu_count"]), sites, lc)
+
+
+def site_table(live: pd.DataFrame, sites: pd.DataFrame, lc: Lifecycle) -> pd.DataFrame:
+    """modules_by_site from placed rows (site, state, where, site_country) each counting `n` modules
+    and `gpus` GPUs: one module per row here, grouped counts in app.fleet.summary."""
     live = live[live["site"].notna() & live["site"].ne("")].copy()
     order = {s: i for i, s in enumerate(lc.state_ids)}
     service = order.get(IN_SERVICE, len(order))
@@ -220,9 +234,9 @@ def modules_by_site(modules: pd.DataFrame, sites: pd.DataFrame, lifecycle: Lifec
         default="decommissioning",
     )
     live["site_phase"] = pd.Series(phase, index=live.index, dtype=object)
-    table = _counts(live, "site", "site_phase", SITE_COLUMNS)
+    table = summed_counts(live, "site", "site_phase", SITE_COLUMNS)
     table["modules"] = table[list(SITE_COLUMNS)].sum(axis=1).astype("int64")
-    table["gpus"] = live.groupby("site")["gpu_count"].sum().reindex(table.index, fill_value=0).astype("int64")
+    table["gpus"] = live.groupby("site")["gpus"].sum().reindex(table.index, fill_value=0).astype("int64")
     table = table.rename_axis("site").reset_index()
     known = sites[["code", "name", "country"]].rename(columns={"code": "site"}).astype(object)
     # Sites without modules get zeros; a site only the modules name keeps its country from them.

@@ -524,12 +524,9 @@ def _placed(grouped: Any, lc: Any) -> Any:
 
 
 def _wide(live: Any, key: str, column: str, categories: Sequence[str]) -> Any:
-    import pandas as pd
+    from app.fleet.reports import summed_counts
 
-    if not len(live):
-        return pd.DataFrame(index=pd.Index([], name=key), columns=list(categories), dtype="int64")
-    table = live.pivot_table(index=key, columns=column, values="n", aggfunc="sum", fill_value=0)
-    return table.reindex(columns=list(categories), fill_value=0).astype("int64").rename_axis(columns=None)
+    return summed_counts(live, key, column, categories)
 
 
 def modules_by_country(grouped: Any, lc: Any) -> Any:
@@ -549,38 +546,9 @@ def modules_by_country(grouped: Any, lc: Any) -> Any:
 
 
 def modules_by_site(grouped: Any, sites: Any, lc: Any) -> Any:
-    import numpy as np
+    from app.fleet.reports import site_table
 
-    from app.fleet.reports import IN_SERVICE, SITE_COLUMNS
-
-    live = _placed(grouped, lc)
-    live = live[live["site"].notna() & live["site"].ne("")].copy()
-    order = {s: i for i, s in enumerate(lc.state_ids)}
-    service = order.get(IN_SERVICE, len(order))
-    rank = live["state"].map(order).astype("float64").fillna(service)
-    phase = np.select(
-        [
-            live["where"].isin(["factory", "transit"]).to_numpy(dtype=bool),
-            live["where"].eq("held").to_numpy(dtype=bool),
-            live["state"].eq(IN_SERVICE).to_numpy(dtype=bool),
-            (rank < service).to_numpy(dtype=bool),
-        ],
-        ["inbound", "on_hold", "in_service", "commissioning"],
-        default="decommissioning",
-    )
-    live["site_phase"] = phase.astype(object) if len(live) else live["state"].astype(object)
-    table = _wide(live, "site", "site_phase", SITE_COLUMNS)
-    table["modules"] = table[list(SITE_COLUMNS)].sum(axis=1).astype("int64")
-    table["gpus"] = live.groupby("site")["gpus"].sum().reindex(table.index, fill_value=0).astype("int64")
-    table = table.rename_axis("site").reset_index()
-    known = sites[["code", "name", "country"]].rename(columns={"code": "site"}).astype(object)
-    out = known.merge(table.astype({"site": object}), on="site", how="outer")
-    extra_country = live.groupby("site")["site_country"].first()
-    out["country"] = out["country"].fillna(out["site"].map(extra_country)).astype(object)
-    for col in (*SITE_COLUMNS, "modules", "gpus"):
-        out[col] = out[col].fillna(0).astype("int64")
-    out = out.sort_values("site", kind="stable").reset_index(drop=True)
-    return out[["site", "name", "country", *SITE_COLUMNS, "modules", "gpus"]]
+    return site_table(_placed(grouped, lc), sites, lc)
 
 
 def cycle_times(stats: Sequence[Sequence[Any]], lc: Any, where: Iterable[str] = ("factory",)) -> Any:
