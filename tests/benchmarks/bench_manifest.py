@@ -15,7 +15,6 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from decimal import Decimal
 
 import pypdf
 from reportlab.lib.pagesizes import A4
@@ -25,15 +24,13 @@ from app.documents import labels, shipping
 from app.logistics.documents import (
     ContainerLine,
     LegLine,
-    ModuleLine,
-    PackageLine,
     Party,
     ShippingDocument,
     packages_by_serial,
 )
 from app.logistics.domain import container_check_digit
-from app.tags.payload import sscc
 from tests.benchmarks.common import Result
+from tests.shipping_data import crates, rack_modules
 
 MODULES = 200
 PACKAGES = 50
@@ -44,45 +41,12 @@ GOAL = 0.5  # value / baseline: ours at least half the bare table's speed (at mo
 def shipment(modules: int = MODULES, packages: int = PACKAGES) -> ShippingDocument:
     """A realistic manifest: rack modules with batteries, `modules // packages` to a crate, 5 crates to a
     container, two legs."""
-    per = modules // packages
-    lines = tuple(
-        ModuleLine(
-            serial=f"AFM-25-{n:06d}",
-            spec_code="AIF-RACK-4",
-            description="AI Factory rack module, 4× GB200 NVL4 trays, liquid-cooled",
-            giai=f"0614141AFM-25-{n:06d}",
-            hs_code="8471.50",
-            eccn="4A090.a",
-            licence="D1234567",
-            country_of_origin="TW",
-            unit_value=Decimal("812500.00"),
-            net_kg=1300.0 + (n % 7) * 10.5,
-            gross_kg=1385.0 + (n % 7) * 10.5,
-            battery_un_number="UN3481",
-            battery_wh=1440.0,
-            battery_kg=9.6,
-        )
-        for n in range(modules)
-    )
+    lines = rack_modules(modules)
     containers = []
     for n in range(math.ceil(packages / 5)):
         body = f"AFMU{100 + n:06d}"
         containers.append(ContainerLine(body + str(container_check_digit(body)), f"ML-{9000 + n}"))
-    crates = tuple(
-        PackageLine(
-            number=p + 1,
-            sscc=sscc("0614141", 10_000 + p).value,
-            kind="crate",
-            contents=tuple(m.serial for m in lines[per * p : per * (p + 1)]),
-            net_kg=math.fsum(m.net_kg for m in lines[per * p : per * (p + 1)]),
-            gross_kg=math.fsum(m.gross_kg for m in lines[per * p : per * (p + 1)]) + 120.0,
-            length_mm=2400,
-            width_mm=1200,
-            height_mm=2200,
-            container=containers[p // 5].number,
-        )
-        for p in range(packages)
-    )
+    packed = crates(lines, packages, tuple(containers))
     utc = dt.UTC
     return ShippingDocument(
         kind="manifest",
@@ -122,7 +86,7 @@ def shipment(modules: int = MODULES, packages: int = PACKAGES) -> ShippingDocume
             ),
         ),
         modules=lines,
-        packages=crates,
+        packages=packed,
     )
 
 

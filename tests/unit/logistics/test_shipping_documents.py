@@ -48,6 +48,7 @@ from app.logistics.documents import (
 )
 from app.logistics.domain import container_check_digit
 from app.tags.payload import sscc
+from tests.shipping_data import crates, rack_modules
 
 ISSUED = dt.datetime(2025, 4, 2, 9, 30, 0, tzinfo=dt.UTC)
 URL = "https://afm.example.com/shipments/SHP-2025-0042"
@@ -199,41 +200,9 @@ def small_doc(kind: DocumentKind = "manifest", **changes: Any) -> ShippingDocume
 
 def big_doc(kind: DocumentKind = "manifest") -> ShippingDocument:
     """200 rack modules in 50 crates of 4, 5 crates to a container."""
-    modules = tuple(
-        ModuleLine(
-            serial=f"AFM-25-{n:06d}",
-            spec_code="AIF-RACK-4",
-            description="AI Factory rack module, 4× GB200 NVL4 trays, liquid-cooled",
-            giai=f"{PREFIX}AFM-25-{n:06d}",
-            hs_code="8471.50",
-            eccn="4A090.a",
-            licence="D1234567",
-            country_of_origin="TW",
-            unit_value=Decimal("812500.00"),
-            net_kg=1300.0 + (n % 7) * 10.5,
-            gross_kg=1385.0 + (n % 7) * 10.5,
-            battery_un_number="UN3481",
-            battery_wh=1440.0,
-            battery_kg=9.6,
-        )
-        for n in range(200)
-    )
+    modules = rack_modules(200)
     containers = tuple(ContainerLine(_container(100 + n), f"ML-{9000 + n}") for n in range(10))
-    packages = tuple(
-        PackageLine(
-            number=p + 1,
-            sscc=_sscc(10_000 + p),
-            kind="crate",
-            contents=tuple(m.serial for m in modules[4 * p : 4 * p + 4]),
-            net_kg=math.fsum(m.net_kg for m in modules[4 * p : 4 * p + 4]),
-            gross_kg=math.fsum(m.gross_kg for m in modules[4 * p : 4 * p + 4]) + 120.0,
-            length_mm=2400,
-            width_mm=1200,
-            height_mm=2200,
-            container=containers[p // 5].number,
-        )
-        for p in range(50)
-    )
+    packages = crates(modules, 50, containers)
     return small_doc(kind, number=f"BIG-{kind}", containers=containers, modules=modules, packages=packages)
 
 
