@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from litestar.config.compression import CompressionConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -29,7 +31,7 @@ from app.burnin.rules import load_rules
 from app.commissioning import service as commissioning
 from app.commissioning.api import CommissioningController
 from app.commissioning.pages import FieldPages
-from app.core.auth.api import AuthController, UserController
+from app.core.auth.api import AdminActionController, AuthController, UserController
 from app.core.auth.domain import Principal
 from app.core.auth.guards import PUBLIC, access_guard, current_principal
 from app.core.config import Settings, load_settings, set_public_base_url
@@ -40,11 +42,19 @@ from app.core.health import HealthController
 from app.core.ledger.api import AuditController
 from app.core.lifecycle.api import TransitionController
 from app.core.observability import RequestIdMiddleware, configure_logging
-from app.core.problems import EXCEPTION_HANDLERS
+from app.core.openapi import StrictStructSchemaPlugin
+from app.core.problems import EXCEPTION_HANDLERS, ProblemResponses
+from app.core.requests import ApiRequest
+from app.core.security import ClientAddressMiddleware, SecurityHeaders
 from app.factory.api import BuildStepController, FactoryController, ModuleController, SpecController
 from app.factory.pages import ModulePages, StationPages
 from app.fleet.api import FleetReportController, RedeploymentController, SiteCapacityController
 from app.fleet.pages import FleetPages
+from app.integration.dispatcher import Dispatcher
+from app.integration.import_api import ImportController
+from app.integration.import_pages import ImportPages
+from app.integration.webhook_api import EventStreamController, WebhookController
+from app.integration.webhook_pages import WebhookPages
 from app.logistics.api import CrateController
 from app.logistics.pages import ShipmentPages
 from app.logistics.shipping_api import LicenceController, ShipmentController
@@ -80,7 +90,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     db = database or Database(settings.database_url, pool_size=settings.db_pool_size, echo=settings.db_echo)
 
     async def _dispose(app: Litestar) -> None:
+        if dispatcher := app.state.get("dispatcher"):
+            dispatcher.stop()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(app.state.dispatcher_task, 5)
         await app.state.db.dispose()
+
+    async def _dispatch(app: Litestar) -> None:
+        if settings.dispatcher:  # every worker runs one; the one holding the lease leads
+            app.state.dispatcher = Dispatcher(app.state.db, settings)
+            app.state.dispatcher_task = asyncio.create_task(app.state.dispatcher.run())
 
     async def _preload(app: Litestar) -> None:
         if settings.routes_preload:  # warm the route network in the background; requests wait for it
@@ -131,6 +150,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             MetricsController,
             AuthController,
             UserController,
+            AdminActionController,
             ModuleController,
             SpecController,
             BuildStepController,
@@ -149,6 +169,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             RedeploymentController,
             FleetReportController,
             LicenceController,
+            WebhookController,
+            EventStreamController,
+            ImportController,
             RouteController,
             ResolverController,
             SessionPages,
@@ -161,6 +184,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             ShipmentPages,
             FieldPages,
             FleetPages,
+            ImportPages,
+            WebhookPages,
             create_static_files_router(
                 path="/static", directories=[WEB_DIR / "static"], opt=PUBLIC, include_in_schema=False
             ),
@@ -177,10 +202,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             "route_network": Provide(_route_network, sync_to_thread=False),
         },
         guards=[access_guard],
-        middleware=[RequestIdMiddleware, prometheus.middleware],
+        middleware=[
+            RequestIdMiddleware,
+            DefineMiddleware(ClientAddressMiddleware, behind_proxy=settings.behind_proxy),
+            prometheus.middleware,
+        ],
+        before_send=[SecurityHeaders(behind_proxy=settings.behind_proxy)],  # every response, 404s too
         plugins=[
             HTMXPlugin(),
             ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False)),
+            ProblemResponses(),  # the problem-details error responses, in the OpenAPI
+            StrictStructSchemaPlugin(),  # bodies that refuse unknown fields say so, in the OpenAPI
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(
@@ -197,12 +229,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                     "bearer": SecurityScheme(type="http", scheme="bearer", description="POST /api/v1/auth/token")
                 }
             ),
-            security=[{"bearer": []}],
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         request_max_body_size=settings.max_body_bytes,
+        request_class=ApiRequest,  # JSON bodies: duplicate keys, NUL, too deep or not UTF-8 are 400
         state=State({"db": db, "settings": settings, "lifecycle": lifecycle}),
-        on_startup=[_preload],
+        on_startup=[_preload, _dispatch],
         on_shutdown=[_dispose],
         debug=False,
     )

@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from app.asgi import create_app
 from app.core.config import Settings, load_settings
 from app.core.db import Database, import_all_models
+from tests.pg_admin import run_admin
 
 PG_URL = os.environ.get("AFM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 import_all_models()
@@ -77,22 +78,7 @@ def _sqlite_copy(template: Path, target_dir: Path) -> str:
 
 
 async def _pg_admin(sql: list[str], url: str = PG_URL) -> None:
-    import asyncpg
-
-    parsed = make_url(url)
-    conn = await asyncpg.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        database=parsed.database or "postgres",
-        timeout=5,
-    )
-    try:
-        for statement in sql:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
+    await run_admin(url, sql)
 
 
 def _pg_url(name: str) -> str:
@@ -163,6 +149,7 @@ def make_settings(url: str, tmp_path: Path, **overrides: Any) -> Settings:
         "AFM_TAG_KEY": "test-tag-key",
         "AFM_LOG_LEVEL": "warning",
         "AFM_DB_POOL_SIZE": "5",
+        "AFM_DISPATCHER": "0",  # tests that need the outbox dispatcher start it themselves
     }
     env.update({f"AFM_{k.upper()}": str(v) for k, v in overrides.items()})
     return load_settings(environ=env, config_file=tmp_path / "none.toml")

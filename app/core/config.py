@@ -35,6 +35,12 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     session_ttl_hours: Positive = 12
     login_max_failures: Positive = 10
     login_window_s: Positive = 300
+    # Account lockout: this many failures for one username from any clients within the window lock it
+    # for login_lockout_s (an admin can unlock sooner).
+    login_lockout_failures: Positive = 20
+    login_lockout_window_s: Positive = 900
+    login_lockout_s: Positive = 900
+    behind_proxy: bool = False  # a TLS-terminating proxy sets X-Forwarded-For/-Proto: trust them
     cookie_secure: bool = False
     max_body_bytes: Positive = 10 * 1024 * 1024
     max_upload_bytes: Positive = 4 * 1024**3  # streamed evidence uploads (telemetry), kept on disk
@@ -51,6 +57,15 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     tag_key_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9]{0,7}$")] = "K1"  # … and its id
     tag_old_keys: dict[str, str] = {}  # earlier keys by id: their tags still verify
     tag_keys_retired: list[str] = []  # key ids whose tags are refused (lost or leaked keys)
+    # Integration: the outbox dispatcher (one leader among the workers) feeds webhooks and NATS.
+    dispatcher: bool = True  # run the dispatcher in this process (it leads only while it holds the lease)
+    dispatch_poll_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.1
+    outbox_retention_days: Positive = 7  # delivered events stay this long for the stream's Last-Event-ID
+    nats_url: str = ""  # e.g. nats://127.0.0.1:4222: publish every event to JetStream (afm.events.<area>.<serial>)
+    webhook_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=120)] = 10.0
+    webhook_backoff_base_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    webhook_backoff_cap_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    webhook_pause_after: Positive = 10  # consecutive failures before a subscription is paused
 
     @property
     def var_path(self) -> Path:

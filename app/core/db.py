@@ -88,6 +88,7 @@ def import_all_models() -> None:
     import app.factory.models
     import app.fleet.models
     import app.fleet.summary_models
+    import app.integration.models
     import app.logistics.models
     import app.sites.models
     import app.tags.models  # noqa: F401

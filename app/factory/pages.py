@@ -20,6 +20,7 @@ from app.core.lifecycle import service as transitions
 from app.core.lifecycle.schemas import TransitionRequest
 from app.factory import domain, service
 from app.factory.schemas import PartInstall
+from app.integration import outbox
 from app.sites import service as sites
 from app.tags.service import TagSetup
 
@@ -90,6 +91,7 @@ class ModulePages(Controller):
             parts = await service.list_parts(uow, module=serial, kind=None, limit=500, offset=0)
             events = await service.module_events(uow, serial)
             site_list = (await sites.list_sites(uow, country=None, security_level=None, limit=500, offset=0)).items
+            live_after = await outbox.head(uow)  # the page's event stream starts where this rendering read
         counts: dict[str, int] = {}
         for part in parts.items:
             counts[part.kind] = counts.get(part.kind, 0) + 1
@@ -109,6 +111,7 @@ class ModulePages(Controller):
                 "lifecycle": lifecycle,
                 "actions": [t for t in lifecycle.available_from(module.state) if set(t.roles) & set(principal.roles)],
                 "sites": site_list,
+                "live_after": live_after,
             },
         )
 

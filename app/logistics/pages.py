@@ -14,6 +14,7 @@ from litestar.response import Template
 from app.core.auth.domain import ALL_ROLES, Principal
 from app.core.auth.guards import page
 from app.core.db import Database
+from app.integration import outbox
 from app.logistics import shipments as service
 from app.logistics.schemas import LegRead, ShipmentRead
 from app.routes import worldmap
@@ -47,6 +48,7 @@ class ShipmentPages(Controller):
     ) -> Template:
         async with db.read() as uow:
             shipment = await service.shipment_read(uow, await service.load_shipment(uow, ref))
+            live_after = await outbox.head(uow)  # the page's event stream starts where this rendering read
         return Template(
             template_name="logistics/shipment.html",
             context={
@@ -55,6 +57,7 @@ class ShipmentPages(Controller):
                 "timeline": timeline(shipment.legs),
                 "map": _map(shipment),
                 "colours": STATUS_COLOURS,
+                "live_after": live_after,
             },
         )
 

@@ -10,7 +10,7 @@ from sqlalchemy import String, Text, select, type_coerce
 
 from app.core.db import UnitOfWork, utcnow
 from app.core.ledger.domain import BrokenLink, ChainWalker, EventRecord, chain_hash
-from app.core.ledger.models import Event
+from app.core.ledger.models import Event, OutboxEntry
 from app.core.observability import current_request_id
 
 
@@ -74,6 +74,17 @@ async def append(
         hash=digest,
     )
     uow.session.add(event)
+    # The outbox row rides in the same transaction: the outside world hears of exactly what committed.
+    uow.session.add(
+        OutboxEntry(
+            event=event,
+            module=module.serial,
+            area=record.type.partition(".")[0],
+            type=record.type,
+            shipment=str(record.payload.get("shipment") or "")[:64] if isinstance(record.payload, dict) else "",
+            site_id=getattr(module, "site_id", None),
+        )
+    )
     module.version = record.seq
     module.head_hash = digest
     module.updated_at = record.at

@@ -1,0 +1,1 @@
+"""Integration with other systems: the outbox, webhooks, the event stream, NATS, bulk import."""
