@@ -158,6 +158,7 @@ def users() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def users_create(username: str, roles: tuple[str, ...], full_name: str, password_stdin: bool) -> None:
     """Create a user with one or more roles."""
+    from app.core.audit import cli_actor
     from app.core.auth import service
 
     read = (lambda: sys.stdin.readline().rstrip("\n")) if password_stdin else None
@@ -165,7 +166,7 @@ def users_create(username: str, roles: tuple[str, ...], full_name: str, password
 
     async def create(db: Any) -> None:
         async with db.write() as uow:
-            await service.create_user(uow, username, password, list(roles), full_name)
+            await service.create_user(uow, username, password, list(roles), full_name, actor=cli_actor())
 
     _run(create)
     click.echo(f"created user {username} ({', '.join(roles)})")
@@ -179,6 +180,7 @@ def users_token(username: str, days: int | None, label: str) -> None:
     """Print a new API token for USERNAME (shown once; only its hash is stored)."""
     import datetime as dt
 
+    from app.core.audit import cli_actor
     from app.core.auth import service
 
     settings = _settings()
@@ -187,11 +189,44 @@ def users_token(username: str, days: int | None, label: str) -> None:
         async with db.write() as uow:
             user = await service.get_user(uow, username)
             token, _ = await service.issue_credential(
-                uow, user, kind="api", ttl=dt.timedelta(days=days or settings.api_token_ttl_days), label=label
+                uow,
+                user,
+                kind="api",
+                ttl=dt.timedelta(days=days or settings.api_token_ttl_days),
+                label=label,
+                issued_by=cli_actor(),
             )
         return token
 
     click.echo(_run(issue))
+
+
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """Lift a sign-in lockout (too many failed sign-ins) before it times out."""
+    from app.core.audit import cli_actor
+    from app.core.auth import service
+
+    async def unlock(db: Any) -> bool:
+        async with db.write() as uow:
+            return (await service.unlock(uow, username, cli_actor())).was_locked
+
+    click.echo(f"{username} unlocked" if _run(unlock) else f"{username} was not locked")
+
+
+@users.command("revoke")
+@click.argument("username")
+def users_revoke(username: str) -> None:
+    """Revoke every API token and page session of USERNAME at once."""
+    from app.core.audit import cli_actor
+    from app.core.auth import service
+
+    async def revoke(db: Any) -> int:
+        async with db.write() as uow:
+            return await service.revoke_all_credentials(uow, username, cli_actor())
+
+    click.echo(f"revoked {_run(revoke)} token(s) and session(s) of {username}")
 
 
 @main.group()
@@ -375,13 +410,22 @@ def tags_rotate_key() -> None:
     """Sign new tags with a new key; tags printed with the old one still verify.
 
     The key ring lives in var/secrets.toml; restart the service (every worker) to use the new key."""
+    from app.core.audit import cli_actor, record_admin_action
     from app.core.config import rotate_tag_key
 
     settings = _settings()
     if "AFM_TAG_KEY" in __import__("os").environ:
         raise click.ClickException("AFM_TAG_KEY is set: rotate the key where that variable is managed")
+
+    async def rotate(db: Any) -> tuple[str, str]:
+        # The key file changes inside the audit row's transaction: no row unless the rotation happened.
+        async with db.write() as uow:
+            old, new = rotate_tag_key(settings.var_path)
+            record_admin_action(uow, cli_actor(), "tag_key.rotate", new, client="cli", previous=old)
+        return old, new
+
     try:
-        old, new = rotate_tag_key(settings.var_path)
+        old, new = _run(rotate)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"new tags are signed with {new}; tags signed with {old} still verify. Restart afm to apply.")
@@ -391,10 +435,16 @@ def tags_rotate_key() -> None:
 @click.argument("key_id")
 def tags_retire_key(key_id: str) -> None:
     """Refuse every tag signed with KEY_ID from now on (a lost or leaked key): reprint those tags."""
+    from app.core.audit import cli_actor, record_admin_action
     from app.core.config import retire_tag_key
 
+    async def retire(db: Any) -> None:
+        async with db.write() as uow:
+            retire_tag_key(_settings().var_path, key_id.upper())
+            record_admin_action(uow, cli_actor(), "tag_key.retire", key_id.upper(), client="cli")
+
     try:
-        retire_tag_key(_settings().var_path, key_id.upper())
+        _run(retire)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"tags signed with {key_id.upper()} are refused once afm restarts.")
@@ -639,3 +689,12 @@ def _register_generate() -> None:
 
 
 _register_generate()
+
+
+def _register_import() -> None:
+    from app.integration.import_cli import import_command
+
+    main.add_command(import_command)  # afm import TABLE FILE [--apply]
+
+
+_register_import()

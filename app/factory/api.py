@@ -6,6 +6,7 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from app.core.audit import record_admin_action
 from app.core.auth.domain import ALL_ROLES, Principal, Role
 from app.core.auth.guards import allow
 from app.core.db import Database
@@ -102,9 +103,13 @@ class SpecController(Controller):
             return await service.get_spec(uow, code)
 
     @post("/", opt=allow(Role.ADMIN), operation_id="CreateSpec")
-    async def create_spec(self, data: JSONBody[SpecCreate], db: NamedDependency[Database]) -> SpecRead:
+    async def create_spec(
+        self, data: JSONBody[SpecCreate], db: NamedDependency[Database], principal: NamedDependency[Principal]
+    ) -> SpecRead:
         async with db.write() as uow:
-            return await service.create_spec(uow, data)
+            spec = await service.create_spec(uow, data)
+            record_admin_action(uow, principal, "spec.create", spec.code)
+            return spec
 
 
 class FactoryController(Controller):

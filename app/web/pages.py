@@ -19,6 +19,7 @@ from app.core.auth.guards import PUBLIC, SESSION_COOKIE, page
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.definitions import Lifecycle
+from app.core.security import client_address
 from app.web.diagram import render_svg
 
 LOGIN_CSRF_COOKIE = "afm_login_csrf"
@@ -71,12 +72,15 @@ class SessionPages(Controller):
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not expected or not hmac.compare_digest(expected, data.csrf):
             return _login_page(data.next, "Your sign-in form expired; please try again.", data.username, 400)
-        client = request.client.host if request.client else "unknown"
+        client = client_address(request.scope, settings.behind_proxy)
         result = await service.sign_in(
             db, data.username, data.password, client=client, kind="session", settings=settings
         )
         if result.error is not None:
-            return _login_page(data.next, result.error.detail, data.username, result.error.status)
+            page = _login_page(data.next, result.error.detail, data.username, result.error.status)
+            if "retry_after_s" in result.error.extra:  # throttled or locked, as on the API
+                page.headers["Retry-After"] = str(result.error.extra["retry_after_s"])
+            return page
         token = result.token
         response: Response[Any] = Redirect(path=safe_next(data.next), status_code=303)
         response.set_cookie(

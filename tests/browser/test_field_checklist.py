@@ -69,9 +69,12 @@ def test_checklist_answers_survive_offline_and_sync_once(
     page.goto(f"{base_url}/field/checklists/{run['id']}")
     expect(page.get_by_test_id("checklist-body").locator("fieldset.item").first).to_be_visible()
     # the worker controls the page and this page is in its cache before the network goes
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=15_000)
+    # Functions, not expression strings: Playwright evals strings inside the page, which afm's CSP refuses.
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=15_000)
     page.wait_for_function(
-        "caches.open('afm-field-v1').then(c => c.match(location.href)).then(r => !!r)", polling=200, timeout=15_000
+        "() => caches.open('afm-field-v1').then(c => c.match(location.href)).then(r => !!r)",
+        polling=200,
+        timeout=15_000,
     )
 
     _offline(context, True)

@@ -5,6 +5,7 @@ import datetime as dt
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.core.audit import AdminAction  # noqa: F401  (registered with the auth tables for Alembic)
 from app.core.db import Base, UTCDateTime, utcnow
 
 
@@ -47,3 +48,20 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(64), index=True)
     client: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class LoginLockout(Base):
+    """An account locked after too many failed sign-ins from any client, keyed by the name tried (so
+    a lock says nothing about whether the user exists). One row per username, reused."""
+
+    __tablename__ = "login_lockouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    locked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Failures before this instant no longer count toward a new lock (set when locking and unlocking).
+    counted_from: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    unlocked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    unlocked_by: Mapped[str] = mapped_column(String(100), default="")

@@ -39,3 +39,21 @@ class Me(msgspec.Struct):
     username: str
     roles: list[str]
     via: str
+
+
+class UserUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Fields left out stay as they are. `active: false` also revokes every token and session."""
+
+    active: bool | None = None
+    roles: Annotated[list[RoleName], msgspec.Meta(min_length=1)] | None = None
+    full_name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class CredentialsRevoked(msgspec.Struct):
+    username: str
+    revoked: int
+
+
+class Unlocked(msgspec.Struct):
+    username: str
+    was_locked: bool

@@ -9,12 +9,24 @@ import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.core.auth.domain import Principal, hash_token, login_throttled, unknown_roles
-from app.core.auth.models import Credential, LoginAttempt, User
+from app.core.audit import record_admin_action
+from app.core.auth.domain import (
+    AccountLocked,
+    Principal,
+    check_admins_remain,
+    failures_counted_since,
+    hash_token,
+    locked,
+    login_throttled,
+    seconds_until,
+    unknown_roles,
+)
+from app.core.auth.models import Credential, LoginAttempt, LoginLockout, User
 from app.core.auth.repository import UserRepository
 from app.core.config import Settings
 from app.core.db import Database, UnitOfWork, utcnow
 from app.core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
+from app.core.observability import log
 
 _hasher = PasswordHasher()
 # Verifying against a real hash for unknown users keeps the timing the same as for known ones.
@@ -33,8 +45,10 @@ async def create_user(
     full_name: str = "",
     *,
     check_policy: bool = True,
+    actor: Principal | str | None = None,
 ) -> User:
-    """Create a user. `check_policy=False` only for the documented demo logins."""
+    """Create a user, audited as done by `actor`. `check_policy=False` and no actor only for the
+    documented demo logins."""
     bad = unknown_roles(roles)
     if bad:
         raise InvalidInput(f"unknown role(s): {', '.join(bad)}", roles=bad)
@@ -48,6 +62,8 @@ async def create_user(
     user = User(username=username, password_hash=hash_password(password), roles=list(roles), full_name=full_name)
     repo.add(user)
     await uow.session.flush()
+    if actor is not None:
+        record_admin_action(uow, actor, "user.create", username, roles=list(roles), full_name=full_name)
     return user
 
 
@@ -58,17 +74,44 @@ async def get_user(uow: UnitOfWork, username: str) -> User:
     return user
 
 
+class LoginPolicy(msgspec.Struct, frozen=True):
+    """The sign-in limits from the settings: a per-client throttle and a per-account lockout."""
+
+    client_max_failures: int
+    client_window_s: int
+    lockout_failures: int
+    lockout_window_s: int
+    lockout_s: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginPolicy:
+        return cls(
+            client_max_failures=settings.login_max_failures,
+            client_window_s=settings.login_window_s,
+            lockout_failures=settings.login_lockout_failures,
+            lockout_window_s=settings.login_lockout_window_s,
+            lockout_s=settings.login_lockout_s,
+        )
+
+
 async def check_password(
-    uow: UnitOfWork, username: str, password: str, *, client: str, max_failures: int, window_s: int
+    uow: UnitOfWork, username: str, password: str, *, client: str, policy: LoginPolicy
 ) -> User | NotAuthenticated | TooManyRequests:
-    """Returns the user, or the error to raise *after* the transaction commits (so failures count)."""
+    """Returns the user, or the error to raise *after* the transaction commits (so failures count).
+
+    Every count lives in the database, so all workers agree. Refusals that come before the password
+    check (throttled client, locked account) record nothing and spend no hashing time."""
     repo = UserRepository(uow.session)
     now = utcnow()
-    failures = await repo.recent_failures(username, client, now - dt.timedelta(seconds=window_s))
-    if login_throttled(failures, max_failures):
+    failures = await repo.client_failures(client, now - dt.timedelta(seconds=policy.client_window_s))
+    if login_throttled(failures, policy.client_max_failures):
         return TooManyRequests(
-            f"too many failed sign-ins; try again in {window_s // 60} minutes", retry_after_s=window_s
+            f"too many failed sign-ins from this address; try again in {max(1, policy.client_window_s // 60)} minutes",
+            retry_after_s=policy.client_window_s,
         )
+    lock = await repo.lockout(username, for_update=True)
+    if lock is not None and lock.locked_until is not None and locked(lock.locked_until, now):
+        return _account_locked(lock.locked_until, now)
     user = await repo.by_username(username)
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
@@ -77,15 +120,118 @@ async def check_password(
         ok = False
     if not ok or user is None:
         repo.add(LoginAttempt(username=username, client=client, at=now))
+        since = failures_counted_since(now, policy.lockout_window_s, lock.counted_from if lock else None)
+        if await repo.username_failures(username, since) >= policy.lockout_failures:
+            return _lock(repo, lock, username, now, policy)
         return NotAuthenticated("wrong username or password")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
 
 
+def _account_locked(until: dt.datetime, now: dt.datetime) -> AccountLocked:
+    wait = seconds_until(until, now)
+    return AccountLocked(
+        f"too many failed sign-ins for this account; it is locked for {max(1, round(wait / 60))} more minutes "
+        "(an admin can unlock it)",
+        retry_after_s=wait,
+        locked_until=until.isoformat(),
+    )
+
+
+def _lock(
+    repo: UserRepository, lock: LoginLockout | None, username: str, now: dt.datetime, policy: LoginPolicy
+) -> AccountLocked:
+    """Lock the name (whether or not such a user exists, so a lock reveals nothing)."""
+    if lock is None:
+        lock = LoginLockout(username=username, failures=0)
+        repo.add(lock)
+    lock.locked_at = now
+    lock.locked_until = now + dt.timedelta(seconds=policy.lockout_s)
+    lock.counted_from = now  # the failures that caused this lock never count toward the next one
+    lock.failures = policy.lockout_failures
+    lock.unlocked_at = None
+    lock.unlocked_by = ""
+    log.warning("account locked", username=username, until=lock.locked_until.isoformat())
+    return _account_locked(lock.locked_until, now)
+
+
+class UnlockResult(msgspec.Struct):
+    username: str
+    was_locked: bool
+
+
+async def unlock(uow: UnitOfWork, username: str, actor: Principal | str) -> UnlockResult:
+    """An admin lifts an account lock early; failures before now no longer count."""
+    repo = UserRepository(uow.session)
+    lock = await repo.lockout(username, for_update=True)
+    if lock is None and await repo.by_username(username) is None:
+        raise NotFound(f"no user {username!r} and no lock on that name", username=username)
+    now = utcnow()
+    was_locked = lock is not None and locked(lock.locked_until, now)
+    if lock is not None:
+        lock.locked_until = None
+        lock.counted_from = now
+        lock.unlocked_at = now
+        lock.unlocked_by = actor.username if isinstance(actor, Principal) else actor
+    record_admin_action(uow, actor, "user.unlock", username, was_locked=was_locked)
+    return UnlockResult(username=username, was_locked=was_locked)
+
+
+async def revoke_all_credentials(uow: UnitOfWork, username: str, actor: Principal | str) -> int:
+    """Revoke every token and session of a user (a lost laptop, a leaver). Returns how many."""
+    user = await get_user(uow, username)
+    count = await UserRepository(uow.session).revoke_all(user.id, utcnow())
+    record_admin_action(uow, actor, "user.revoke_credentials", username, revoked=count)
+    return count
+
+
+async def update_user(
+    uow: UnitOfWork,
+    username: str,
+    actor: Principal | str,
+    *,
+    active: bool | None = None,
+    roles: list[str] | None = None,
+    full_name: str | None = None,
+) -> User:
+    """Change a user's roles, name or whether they may sign in. Deactivating also revokes every
+    credential at once; each change is one audit row."""
+    repo = UserRepository(uow.session)
+    user = await get_user(uow, username)
+    if roles is not None:
+        bad = unknown_roles(roles)
+        if bad or not roles:
+            raise InvalidInput(f"unknown role(s): {', '.join(bad)}" if bad else "a user needs at least one role")
+    admins_after = [u for u in await repo.active_admins() if u.id != user.id]
+    stays_admin = (user.active if active is None else active) and "admin" in (user.roles if roles is None else roles)
+    check_admins_remain(len(admins_after) + (1 if stays_admin else 0))
+    if roles is not None and list(roles) != list(user.roles):
+        record_admin_action(uow, actor, "user.roles", username, before=list(user.roles), after=list(roles))
+        user.roles = list(roles)
+    if full_name is not None and full_name != user.full_name:
+        record_admin_action(uow, actor, "user.rename", username, before=user.full_name, after=full_name)
+        user.full_name = full_name
+    if active is not None and active != user.active:
+        user.active = active
+        revoked = 0 if active else await repo.revoke_all(user.id, utcnow())
+        action = "user.activate" if active else "user.deactivate"
+        record_admin_action(uow, actor, action, username, **({} if active else {"revoked": revoked}))
+    await uow.session.flush()
+    return user
+
+
 async def issue_credential(
-    uow: UnitOfWork, user: User, *, kind: str, ttl: dt.timedelta, label: str = ""
+    uow: UnitOfWork,
+    user: User,
+    *,
+    kind: str,
+    ttl: dt.timedelta,
+    label: str = "",
+    issued_by: Principal | str | None = None,
 ) -> tuple[str, Credential]:
+    """A new random token; only its SHA-256 is stored. `issued_by` (an admin or "cli:<user>") is
+    audited: a token made for someone, rather than by signing in, is an admin action."""
     token = secrets.token_urlsafe(32)
     credential = Credential(
         user_id=user.id,
@@ -97,6 +243,10 @@ async def issue_credential(
     )
     UserRepository(uow.session).add(credential)
     await uow.session.flush()
+    if issued_by is not None:
+        record_admin_action(
+            uow, issued_by, "token.issue", user.username, kind=kind, label=label, expires_at=credential.expires_at
+        )
     return token, credential
 
 
@@ -146,8 +296,7 @@ async def sign_in(db: Database, username: str, password: str, *, client: str, ki
             username,
             password,
             client=client,
-            max_failures=settings.login_max_failures,
-            window_s=settings.login_window_s,
+            policy=LoginPolicy.from_settings(settings),
         )
         if not isinstance(outcome, User):
             return SignIn(error=outcome)
