@@ -15,6 +15,7 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.definitions import Lifecycle
 from app.core.filestore import FileStore
+from app.core.openapi import consumes
 
 FLOOR = (Role.FLOOR, Role.ADMIN)
 EVIDENCE_LIMIT = 64 * 1024 * 1024  # DCGM JSON and kernel logs are small; telemetry streams
@@ -56,6 +57,7 @@ class BurnInController(Controller):
         "/burn-in-runs/{run_id:int}/telemetry",
         opt=allow(*FLOOR),
         operation_id="RecordBurnInTelemetry",
+        operation_class=consumes("text/csv"),
         status_code=201,
         request_max_body_size=None,  # streamed to disk; bounded by AFM_MAX_UPLOAD_BYTES
     )
@@ -80,6 +82,7 @@ class BurnInController(Controller):
         "/burn-in-runs/{run_id:int}/dcgm",
         opt=allow(*FLOOR),
         operation_id="RecordBurnInDcgm",
+        operation_class=consumes("application/json"),
         status_code=201,
         request_max_body_size=EVIDENCE_LIMIT,
     )
@@ -98,6 +101,7 @@ class BurnInController(Controller):
         "/burn-in-runs/{run_id:int}/xid",
         opt=allow(*FLOOR),
         operation_id="RecordBurnInXid",
+        operation_class=consumes("text/plain"),
         status_code=201,
         request_max_body_size=EVIDENCE_LIMIT,
     )
@@ -126,7 +130,12 @@ class BurnInController(Controller):
         async with db.write() as uow:
             return await service.finish_run(uow, lifecycle, run_id, principal, burn_in_rules)
 
-    @get("/burn-in-runs/{run_id:int}/report.pdf", opt=allow(*ALL_ROLES), operation_id="GetBurnInReport")
+    @get(
+        "/burn-in-runs/{run_id:int}/report.pdf",
+        opt=allow(*ALL_ROLES),
+        operation_id="GetBurnInReport",
+        media_type="application/pdf",
+    )
     async def report(
         self, run_id: FromPath[int], request: Request[Any, Any, Any], db: NamedDependency[Database]
     ) -> Response[bytes]:

@@ -223,6 +223,11 @@ def _decode(data: bytes) -> Any:
         line, column = _position(data, offset)
         reason = str(exc).split(" (byte")[0]
         raise InvalidInput(f"DCGM JSON line {line}, column {column}: {reason}", line=line, column=column) from None
+    except UnicodeDecodeError as exc:  # msgspec raises this, not DecodeError, for bytes that are not UTF-8
+        line, column = _position(data, skip + exc.start)
+        raise InvalidInput(f"DCGM JSON line {line}, column {column}: not UTF-8", line=line, column=column) from None
+    except RecursionError:  # nested deeper than any DCGM report: refused, not a crash
+        raise InvalidInput("DCGM JSON line 1, column 1: nested too deeply", line=1, column=1) from None
 
 
 def parse_dcgm(data: bytes) -> DcgmResult:

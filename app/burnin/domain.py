@@ -6,6 +6,7 @@ verdict carries the version of the rules it was judged by.
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Any
 
@@ -14,7 +15,7 @@ import msgspec
 from app.burnin.dcgm import DcgmResult
 from app.burnin.telemetry import GpuSummary, TelemetrySummary
 from app.burnin.xid import XidEvent
-from app.core.definitions import DefinitionError, schema_fault
+from app.core.definitions import TOML_FAULTS, DefinitionError, locate, schema_fault
 
 Share = msgspec.Meta(ge=0, le=1)
 
@@ -67,9 +68,29 @@ def load_summary(data: dict[str, Any]) -> TelemetrySummary:
 
 def decode_rules(text: bytes, source: str) -> AcceptanceRules:
     try:
-        return msgspec.toml.decode(text, type=AcceptanceRules)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        rules = msgspec.toml.decode(text, type=AcceptanceRules)
+    except TOML_FAULTS as exc:
         raise DefinitionError([schema_fault(source, text.decode("utf-8", "replace"), exc)]) from exc
+    # TOML has nan and inf; a nan limit makes every comparison false, so nothing would ever fail.
+    faults = [
+        f"{source}:{locate(text.decode('utf-8', 'replace'), path)}: {path[2:]} is {value}, not a finite number"
+        for path, value in _numbers(msgspec.to_builtins(rules), "$")
+        if not math.isfinite(value)
+    ]
+    if faults:
+        raise DefinitionError(faults)
+    return rules
+
+
+def _numbers(value: Any, path: str) -> list[tuple[str, float]]:
+    """(JSON path, number) of every float in a decoded definition."""
+    if isinstance(value, float):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [n for key, item in value.items() for n in _numbers(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [n for i, item in enumerate(value) for n in _numbers(item, f"{path}[{i}]")]
+    return []
 
 
 class GpuVerdict(msgspec.Struct, frozen=True):

@@ -103,7 +103,7 @@ def _blocks(stream: BinaryIO) -> Iterator[bytes]:
 
 def parse_xid(stream: BinaryIO | bytes, *, max_lines: int = 5_000_000) -> list[XidEvent]:
     """Every Xid line of a kernel log, in order. Other lines are skipped; bytes that are not UTF-8 are
-    replaced, never fatal. InvalidInput if the log has more than `max_lines` lines."""
+    replaced, never fatal. InvalidInput if the log has more than `max_lines` lines or a NUL byte."""
     if isinstance(stream, bytes | bytearray | memoryview):
         stream = io.BytesIO(bytes(stream))
     events: list[XidEvent] = []
@@ -116,6 +116,9 @@ def parse_xid(stream: BinaryIO | bytes, *, max_lines: int = 5_000_000) -> list[X
                 f"kernel log line {max_lines + 1:,}: more than {max_lines:,} lines; upload the burn-in window only",
                 line=max_lines + 1,
             )
+        if (nul := block.find(b"\0")) >= 0:  # dmesg and journalctl print text: a NUL means a binary file
+            line = line0 + block.count(b"\n", 0, nul)
+            raise InvalidInput(f"kernel log line {line:,}: a NUL byte; this is not a kernel log", line=line)
         before, at = 0, 0  # newlines before offset `at`
         for match in _XID.finditer(block):
             start = block.rfind(b"\n", 0, match.start()) + 1

@@ -26,6 +26,7 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import TooLarge
 from app.core.filestore import FileStore
+from app.core.openapi import consumes, produces
 
 FIELD = (Role.ADMIN, Role.ENGINEER)
 WITNESSES = (Role.ADMIN, Role.ENGINEER, Role.AUDITOR)
@@ -104,7 +105,12 @@ class CommissioningController(Controller):
         async with db.write() as uow:
             return await service.sign(uow, run_id, data, principal)
 
-    @post("/evidence", opt=allow(*FIELD), operation_id="UploadEvidence")
+    @post(
+        "/evidence",
+        opt=allow(*FIELD),
+        operation_id="UploadEvidence",
+        operation_class=consumes("image/jpeg", "image/png"),
+    )
     async def upload(
         self,
         request: Request[Any, Any, Any],
@@ -121,7 +127,12 @@ class CommissioningController(Controller):
                 uow, store, body, request.headers.get("content-type", ""), principal, max_bytes=settings.max_photo_bytes
             )
 
-    @get("/evidence/{sha256:str}", opt=allow(*ALL_ROLES), operation_id="GetEvidence")
+    @get(
+        "/evidence/{sha256:str}",
+        opt=allow(*ALL_ROLES),
+        operation_id="GetEvidence",
+        operation_class=produces("*/*"),  # evidence is served in the media type it was uploaded with
+    )
     async def get_evidence(
         self, sha256: FromPath[str], db: NamedDependency[Database], store: NamedDependency[FileStore]
     ) -> Response[bytes]:
@@ -144,7 +155,12 @@ class CommissioningController(Controller):
         async with db.read() as uow:
             return await service.validation_run(uow, run_id)
 
-    @post("/validation-runs/{run_id:int}/results/{step:str}", opt=allow(*FIELD), operation_id="ImportValidationResult")
+    @post(
+        "/validation-runs/{run_id:int}/results/{step:str}",
+        opt=allow(*FIELD),
+        operation_id="ImportValidationResult",
+        operation_class=consumes("application/json", "text/plain"),  # the tool's own output
+    )
     async def import_result(
         self,
         run_id: FromPath[int],
@@ -174,7 +190,12 @@ class CommissioningController(Controller):
         async with db.write() as uow:
             return await service.record_sanitisation(uow, serial, data, principal)
 
-    @get("/modules/{serial:str}/certificate.pdf", opt=allow(*ALL_ROLES), operation_id="GetCommissioningCertificate")
+    @get(
+        "/modules/{serial:str}/certificate.pdf",
+        opt=allow(*ALL_ROLES),
+        operation_id="GetCommissioningCertificate",
+        media_type="application/pdf",
+    )
     async def certificate(self, serial: FromPath[str], db: NamedDependency[Database]) -> Response[bytes]:
         """The commissioning certificate issued when the module entered service."""
         async with db.read() as uow:

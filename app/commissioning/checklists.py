@@ -22,7 +22,15 @@ from typing import Annotated, Literal, get_args
 import msgspec
 
 from app.core.auth.domain import ALL_ROLES
-from app.core.definitions import WORKFLOWS_DIR, DefinitionError, display_path, load_folder, locate, schema_fault
+from app.core.definitions import (
+    TOML_FAULTS,
+    WORKFLOWS_DIR,
+    DefinitionError,
+    display_path,
+    load_folder,
+    locate,
+    schema_fault,
+)
 from app.sites.schemas import SecurityLevel
 
 CHECKLISTS_DIR = WORKFLOWS_DIR / "checklists"
@@ -134,7 +142,7 @@ def _raw_counts(text: bytes) -> list[int]:
     """Items per section in a file that did not decode into a template (for `_flat_path`)."""
     try:
         raw = msgspec.toml.decode(text)
-    except msgspec.DecodeError:
+    except TOML_FAULTS:
         return []
     sections = raw.get("sections") if isinstance(raw, dict) else None
     if not isinstance(sections, list):
@@ -260,7 +268,7 @@ def decode_template(text: bytes, source: str) -> ChecklistTemplate:
         # msgspec's path counts items per section; locate needs them counted across the file.
         flat = msgspec.ValidationError(_flat_path(str(exc), _raw_counts(text)))
         raise DefinitionError([schema_fault(source, decoded, flat)]) from exc
-    except msgspec.DecodeError as exc:
+    except TOML_FAULTS as exc:  # not TOML, not UTF-8, or nested too deeply
         raise DefinitionError([schema_fault(source, decoded, exc)]) from exc
     faults = check_template(template, decoded, source)
     if faults:

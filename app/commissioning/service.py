@@ -442,13 +442,10 @@ async def store_evidence(
     and pixel count are bounded, and a file already kept is not written again."""
     from PIL import Image, UnidentifiedImageError
 
-    media_type = media_type.split(";")[0].strip().lower()
-    if media_type not in PHOTO_TYPES:
-        raise InvalidInput(f"evidence is image/jpeg or image/png, not {media_type or 'unnamed content'}")
-    if len(body) > max_bytes:
-        raise TooLarge(f"evidence exceeds {max_bytes:,} bytes", max_bytes=max_bytes)
-    if not body:
-        raise InvalidInput("the evidence file is empty")
+    from app.core.images import check_photo, media_type_of
+
+    check_photo(body, media_type, max_bytes=max_bytes, max_pixels=MAX_PHOTO_PIXELS, what="evidence photo")
+    media_type = media_type_of(media_type)
     try:
         with Image.open(io.BytesIO(body)) as picture:
             if picture.format != PHOTO_TYPES[media_type]:
@@ -457,7 +454,7 @@ async def store_evidence(
                 raise TooLarge(f"photo is {picture.width}x{picture.height} pixels; at most {MAX_PHOTO_PIXELS:,}")
             width, height = picture.size
             picture.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"the evidence cannot be read as {media_type}: {exc}") from None
     sha256 = hashlib.sha256(body).hexdigest()
     known = await uow.session.scalar(select(EvidenceFile).where(EvidenceFile.sha256 == sha256))

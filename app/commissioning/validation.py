@@ -22,7 +22,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from app.burnin.dcgm import parse_dcgm
-from app.core.definitions import WORKFLOWS_DIR, DefinitionError, load_folder, locate, schema_fault
+from app.core.definitions import TOML_FAULTS, WORKFLOWS_DIR, DefinitionError, load_folder, locate, schema_fault
 from app.core.errors import InvalidInput
 
 __all__ = [
@@ -200,7 +200,7 @@ def decode_suite(text: bytes, source: str) -> ValidationSuite:
     decoded = text.decode("utf-8", errors="replace")
     try:
         suite = msgspec.toml.decode(text, type=ValidationSuite)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except TOML_FAULTS as exc:
         raise DefinitionError([_schema_fault(source, decoded, exc)]) from exc
     raw = msgspec.toml.decode(text)  # to tell a field written in the file from a default
     faults: list[str] = []

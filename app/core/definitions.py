@@ -13,7 +13,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Final, Literal, TypeVar
 
 import msgspec
 
@@ -139,12 +139,25 @@ def _find_key(lines: list[str], key: str, start: int, end: int) -> int | None:
     return next((n + 1 for n in range(start, end) if pattern.match(lines[n])), None)
 
 
+# What decoding a TOML file can raise for a file that is not a good definition: msgspec's own errors,
+# bytes that are not UTF-8 (tomllib raises UnicodeDecodeError) and nesting deeper than the stack.
+TOML_FAULTS: Final = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
 def schema_fault(source: str, text: str, exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        raw = exc.object if isinstance(exc.object, bytes) else b""
+        line = raw.count(b"\n", 0, exc.start) + 1
+        return f"{source}:{line}: not UTF-8 (byte {exc.start})"
+    if isinstance(exc, RecursionError):
+        return f"{source}:1: nested too deeply"
     message = str(exc)
     if match := re.search(r"\(at line (\d+), column \d+\)", message):
         return f"{source}:{match.group(1)}: {message}"
     path = re.search(r"at `(\$[^`]*)`", message)
     unknown = re.search(r"unknown field `([^`]+)`", message)
+    if path is None and unknown:  # an unknown key at the top level: msgspec names no path
+        return f"{source}:{locate(text, '$', unknown.group(1))}: {message}"
     line = locate(text, path.group(1), unknown.group(1) if unknown else None) if path else 1
     return f"{source}:{line}: {message.split(' - at `')[0]}"
 
@@ -245,7 +258,7 @@ def decode_lifecycle(
     decoded = text.decode("utf-8", errors="replace")
     try:
         lifecycle = msgspec.toml.decode(text, type=Lifecycle)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except TOML_FAULTS as exc:
         raise DefinitionError([schema_fault(source, decoded, exc)]) from exc
     faults = check_lifecycle(
         lifecycle,

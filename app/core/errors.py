@@ -72,3 +72,9 @@ class TooManyRequests(DomainError):
     status = 429
     slug = "too-many-requests"
     title = "Too many requests"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"

@@ -111,8 +111,8 @@ def _cell(value: Any) -> Any:
         return value.to_pydatetime()
     if isinstance(value, float) and not math.isfinite(value):
         return None  # NaN is "no value"; Excel cannot store an infinity
-    if isinstance(value, str):
-        return ILLEGAL_CHARACTERS_RE.sub("", value)[:XLSX_MAX_TEXT]
+    if isinstance(value, str):  # escaped again: stripping "\x01=..." would uncover the formula
+        return escape_formula(ILLEGAL_CHARACTERS_RE.sub("", value))[:XLSX_MAX_TEXT]
     if isinstance(value, (bool, int, float, dt.datetime, dt.date, dt.time)):
         return value
     return str(value)

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.core.config import PROJECT_ROOT
-from app.core.definitions import DefinitionError, locate, schema_fault
+from app.core.definitions import TOML_FAULTS, DefinitionError, locate, schema_fault
 
 RULES_FILE = PROJECT_ROOT / "workflows" / "export-rules.toml"
 
@@ -154,7 +154,7 @@ def decode_rules(text: bytes, source: str, known_countries: Iterable[str] | None
     decoded = text.decode("utf-8", errors="replace")
     try:
         rules = msgspec.toml.decode(text, type=ExportRules)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except TOML_FAULTS as exc:
         raise DefinitionError([schema_fault(source, decoded, exc)]) from exc
     faults: list[str] = []
     countries = set(known_countries) if known_countries is not None else None

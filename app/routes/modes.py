@@ -14,7 +14,7 @@ from typing import Annotated
 import msgspec
 
 from app.core.config import PROJECT_ROOT
-from app.core.definitions import DefinitionError, locate, schema_fault
+from app.core.definitions import TOML_FAULTS, DefinitionError, locate, schema_fault
 
 MODES_FILE = PROJECT_ROOT / "workflows" / "transport-modes.toml"
 REQUIRED_MODES = ("road", "rail", "sea", "air")  # the planner builds lanes of these
@@ -105,7 +105,7 @@ def decode_modes(text: bytes, source: str) -> TransportModes:
     decoded = text.decode("utf-8", errors="replace")
     try:
         data = msgspec.toml.decode(text, type=TransportModes)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except TOML_FAULTS as exc:
         raise DefinitionError([schema_fault(source, decoded, exc)]) from exc
     faults: list[str] = []
 

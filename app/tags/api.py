@@ -17,6 +17,7 @@ from app.core.db import Database
 from app.core.definitions import Lifecycle
 from app.core.errors import DomainError, InvalidInput, NotFound
 from app.core.filestore import FileStore
+from app.core.openapi import consumes, produces
 from app.factory.models import Module, Part
 from app.factory.repository import FactoryRepository
 from app.factory.service import load_module
@@ -118,7 +119,13 @@ class ScanController(Controller):
         applied = sum(1 for r in results if r.status == 201)
         return BatchRead(applied=applied, refused=len(results) - applied, results=results)
 
-    @post("/photo", opt=allow(*STAFF), operation_id="RecordScanPhoto", status_code=201)
+    @post(
+        "/photo",
+        opt=allow(*STAFF),
+        operation_id="RecordScanPhoto",
+        status_code=201,
+        operation_class=consumes("image/jpeg", "image/png"),
+    )
     async def photo(
         self,
         request: Request[Any, Any, Any],
@@ -164,7 +171,14 @@ class TagController(Controller):
     path = "/api/v1"
     tags = ["tags"]
 
-    @get("/modules/{serial:str}/tag", opt=allow(*ALL_ROLES), operation_id="GetModuleTag")
+    @get(
+        "/modules/{serial:str}/tag",
+        opt=allow(*ALL_ROLES),
+        operation_id="GetModuleTag",
+        operation_class=produces(
+            "image/png", "application/pdf", "application/vnd.zebra-zpl", "text/plain", "application/json"
+        ),
+    )
     async def module_tag(
         self,
         serial: FromPath[str],
@@ -196,7 +210,13 @@ class LabelController(Controller):
         """The label templates of labels/: name, asset kind, size in mm, sheet layout, outputs."""
         return [template_read(t) for t in sorted(label_templates.values(), key=lambda t: t.name)]
 
-    @post("", opt=allow(*STAFF), operation_id="PrintLabels", status_code=200)
+    @post(
+        "",
+        opt=allow(*STAFF),
+        operation_id="PrintLabels",
+        status_code=200,
+        operation_class=produces("application/pdf", "application/vnd.zebra-zpl", "image/png"),
+    )
     async def print_labels(
         self,
         data: JSONBody[LabelRequest],

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.core.config import PROJECT_ROOT
-from app.core.definitions import DefinitionError, load_folder, locate, schema_fault
+from app.core.definitions import TOML_FAULTS, DefinitionError, load_folder, locate, schema_fault
 
 LABELS_DIR = PROJECT_ROOT / "labels"
 
@@ -319,7 +319,7 @@ def decode_template(text: bytes, source: str) -> LabelTemplate:
     decoded = text.decode("utf-8", errors="replace")
     try:
         template = msgspec.toml.decode(text, type=LabelTemplate)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except TOML_FAULTS as exc:
         raise DefinitionError([schema_fault(source, decoded, exc)]) from exc
     faults = check_template(template, decoded, source)
     if faults:

@@ -19,7 +19,7 @@ from app.core.auth.domain import Principal
 from app.core.config import Settings
 from app.core.db import UnitOfWork, utcnow
 from app.core.definitions import Lifecycle
-from app.core.errors import InvalidInput, NotFound, RuleRefused, TooLarge
+from app.core.errors import InvalidInput, NotFound, RuleRefused
 from app.core.ledger import service as ledger
 from app.core.lifecycle import service as transitions
 from app.core.lifecycle.schemas import TransitionRequest
@@ -379,18 +379,15 @@ def decode_photo(image: bytes, media_type: str, *, max_bytes: int) -> list[str]:
     import zxingcpp
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    if media_type not in ("image/jpeg", "image/png"):
-        raise InvalidInput(f"a photo is image/jpeg or image/png, not {media_type or 'unnamed content'}")
-    if len(image) > max_bytes:
-        raise TooLarge(f"photo exceeds {max_bytes:,} bytes", max_bytes=max_bytes)
+    from app.core.images import check_photo
+
+    check_photo(image, media_type, max_bytes=max_bytes, max_pixels=MAX_PHOTO_PIXELS)  # from the header: no bomb
     try:
         picture = Image.open(io.BytesIO(image))
-        if picture.width * picture.height > MAX_PHOTO_PIXELS:  # checked before pixels are decoded
-            raise TooLarge(f"photo is {picture.width}×{picture.height} pixels; at most {MAX_PHOTO_PIXELS:,}")
         if picture.format not in ("JPEG", "PNG"):
             raise InvalidInput(f"the photo is {picture.format}, not JPEG or PNG")
         picture = ImageOps.exif_transpose(picture).convert("L")
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"the photo cannot be read as {media_type}: {exc}") from None
     found = zxingcpp.read_barcodes(picture, formats=zxingcpp.BarcodeFormat.QRCode)
     if not found and max(picture.size) > 2400:

@@ -249,7 +249,7 @@ async def test_bad_evidence_and_result_files_are_refused(client: Client) -> None
     assert_problem(await client.post("/api/v1/evidence", content=b"not a picture", headers=png), 400)
     assert_problem(
         await client.post("/api/v1/evidence", content=_png(), headers={**engineer, "Content-Type": "image/gif"}),
-        400,
+        415,
         "image/jpeg",
     )
     jpeg_claim = {**engineer, "Content-Type": "image/jpeg"}

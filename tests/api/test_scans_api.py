@@ -213,7 +213,7 @@ async def test_photo_scan_is_decoded_on_the_server(client: Client, tmp_path: Pat
         400,
     )
     assert_problem(
-        await client.post("/api/v1/scans/photo", content=b"x", headers={**floor, "Content-Type": "text/plain"}), 400
+        await client.post("/api/v1/scans/photo", content=b"x", headers={**floor, "Content-Type": "text/plain"}), 415
     )
 
 
