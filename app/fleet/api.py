@@ -110,7 +110,12 @@ class FleetReportController(Controller):
         tables = await summary.dashboard(db)  # kept current from the events, not recomputed from all of them
         return {name: {"title": TABLES[name], **_json_table(df)} for name, df in tables.items()}
 
-    @get("/fleet.xlsx", opt=allow(*ALL_ROLES), operation_id="FleetReportsXlsx")
+    @get(
+        "/fleet.xlsx",
+        opt=allow(*ALL_ROLES),
+        operation_id="FleetReportsXlsx",
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
     async def xlsx(self, db: NamedDependency[Database]) -> Response[bytes]:
         """Every report as one XLSX workbook, a sheet per table (formula-like text escaped)."""
         from app.fleet.exports import XLSX_MEDIA_TYPE, to_xlsx
@@ -121,7 +126,7 @@ class FleetReportController(Controller):
             body, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": 'attachment; filename="afm-fleet.xlsx"'}
         )
 
-    @get("/{name:str}", opt=allow(*ALL_ROLES), operation_id="FleetReportCsv")
+    @get("/{name:str}", opt=allow(*ALL_ROLES), operation_id="FleetReportCsv", media_type="text/csv")
     async def csv(self, name: FromPath[str], db: NamedDependency[Database]) -> Response[bytes]:
         """One report as CSV: `<table>.csv`, e.g. `cycle_times.csv` (formula-like text escaped)."""
         from app.fleet.exports import CSV_MEDIA_TYPE, to_csv

@@ -164,7 +164,12 @@ class ShipmentController(Controller):
         async with db.write() as uow:
             return await service.issue_document(uow, tag_setup, ref, data.kind, principal, settings.resolver)
 
-    @get("/{ref:str}/{document:str}", opt=allow(*ALL_ROLES), operation_id="GetShippingDocument")
+    @get(
+        "/{ref:str}/{document:str}",
+        opt=allow(*ALL_ROLES),
+        operation_id="GetShippingDocument",
+        media_type="application/pdf",
+    )
     async def document(
         self,
         ref: FromPath[str],

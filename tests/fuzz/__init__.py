@@ -1,0 +1,1 @@
+"""API fuzzing: schemathesis over the whole OpenAPI, as each demo login (`python -m tests.fuzz`)."""
