@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.benchmarks import (
     bench_fleet,
+    bench_import,
     bench_labels,
     bench_ledger,
     bench_manifest,
@@ -20,6 +21,7 @@ from tests.benchmarks import (
     bench_scans,
     bench_telemetry,
     bench_transitions,
+    bench_webhooks,
 )
 from tests.benchmarks.common import table
 
@@ -44,7 +46,19 @@ def _fresh(base: Path, name: str) -> tuple[str, Path]:
     return url, db_file
 
 
-BENCHMARKS = ("transitions", "scans", "telemetry", "ledger", "labels", "manifest", "routes", "planner", "fleet")
+BENCHMARKS = (
+    "transitions",
+    "scans",
+    "telemetry",
+    "ledger",
+    "labels",
+    "manifest",
+    "routes",
+    "planner",
+    "fleet",
+    "webhooks",
+    "import",
+)
 
 
 def main() -> None:
@@ -95,6 +109,13 @@ def main() -> None:
         if "fleet" in chosen:
             print("fleet at scale benchmark (PostgreSQL)…", file=sys.stderr)
             results += bench_fleet.run()
+        if "import" in chosen:
+            print("parts import benchmark…", file=sys.stderr)
+            results += bench_import.run(_fresh(base, "import")[0])
+        if "webhooks" in chosen:
+            print("webhook delivery latency benchmark…", file=sys.stderr)
+            url, _ = _fresh(base, "webhooks")
+            results += bench_webhooks.run(url, base / "var")
         print()
         print(table(results))
     finally:
