@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-unit test-browser bench lint migrate demo clean
+.PHONY: run test test-unit test-browser bench reliability lint migrate demo clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("afm needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -39,6 +39,16 @@ test-browser: $(STAMP)
 
 bench: $(STAMP)
 	@$(BIN)/python -m tests.benchmarks
+
+# Kill cycles, races, scale-out and webhook delivery on real servers, then the bad-input corpus and a
+# longer API fuzz; every part runs even when an earlier one misses its goal.
+reliability: $(STAMP)
+	@status=0; \
+	$(BIN)/python -m tests.reliability || status=1; \
+	$(BIN)/python -m tests.badinput || status=1; \
+	$(BIN)/python -m tests.fuzz --examples 25 --database sqlite || status=1; \
+	$(BIN)/python -m tests.fuzz --examples 25 --database postgres || status=1; \
+	exit $$status
 
 lint: $(STAMP)
 	@$(BIN)/ruff check app tests migrations

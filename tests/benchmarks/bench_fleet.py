@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.benchmarks.common import Result
+from tests.pg_admin import run_admin
 
 ADMIN_URL = os.environ.get("AFM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 MODULES = 100_000
@@ -37,23 +38,7 @@ TIMELINES = 50
 
 
 async def _admin(url: str, statements: list[str]) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    conn = await asyncpg.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        database=parsed.database or "postgres",
-        timeout=5,
-    )
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
+    await run_admin(url, statements)
 
 
 async def _median(fn: Callable[[], Awaitable[Any]], runs: int, warm: int = 1) -> float:

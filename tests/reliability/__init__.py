@@ -1,0 +1,1 @@
+"""`make reliability`: crash safety, races and scale-out against real servers on SQLite and PostgreSQL."""
