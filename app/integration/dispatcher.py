@@ -134,7 +134,8 @@ class Dispatcher:
             worked += await self.publish_nats()
         if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
             self._pruned_at = time.monotonic()
-            await self.prune()
+            with contextlib.suppress(LostLease):  # another worker leads now: it prunes
+                await self.prune()
         return worked
 
     # -- leadership -----------------------------------------------------------------------------------
