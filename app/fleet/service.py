@@ -326,7 +326,6 @@ async def report_frames(uow: UnitOfWork) -> dict[str, Any]:
     from app.commissioning.models import ChecklistRun
     from app.core.ledger.models import Event
     from app.factory.models import Factory
-    from app.logistics.models import Shipment, ShipmentLeg
 
     def frame(rows: Any, columns: list[str]) -> pd.DataFrame:
         return pd.DataFrame([tuple(r) for r in rows], columns=columns)
@@ -380,32 +379,7 @@ async def report_frames(uow: UnitOfWork) -> dict[str, Any]:
         columns=["code", "name", "country", "power_kw", "module_slots", "used_slots", "used_power_kw"],
     )
     burnin = await burnin_frame(uow.session)
-    legs = frame(
-        await uow.session.execute(
-            select(
-                Shipment.ref,
-                ShipmentLeg.seq,
-                ShipmentLeg.mode,
-                ShipmentLeg.origin_code,
-                ShipmentLeg.destination_code,
-                ShipmentLeg.planned_departure,
-                ShipmentLeg.planned_arrival,
-                ShipmentLeg.actual_departure,
-                ShipmentLeg.actual_arrival,
-            ).join(Shipment, Shipment.id == ShipmentLeg.shipment_id)
-        ),
-        [
-            "shipment",
-            "seq",
-            "mode",
-            "origin",
-            "destination",
-            "planned_departure",
-            "planned_arrival",
-            "actual_departure",
-            "actual_arrival",
-        ],
-    )
+    legs = await legs_frame(uow.session)
     checklists = frame(
         await uow.session.execute(
             select(Module.serial, Site.code, ChecklistRun.template_id, ChecklistRun.started_at, ChecklistRun.signed_at)
@@ -449,6 +423,29 @@ async def burnin_frame(session: Any) -> Any:
             reasons += [f"GPU {gpu.get('index')} ({gpu.get('uuid', '')}): {r}" for r in gpu.get("reasons", [])]
         runs.append((serial, spec, gpu_model, run_id, verdict, finished, reasons))
     return pd.DataFrame(runs, columns=["module", "spec", "gpu_model", "run_id", "verdict", "finished_at", "reasons"])
+
+
+async def legs_frame(session: Any) -> Any:
+    """Shipment legs as the reports' `legs` frame (planned and actual times)."""
+    import pandas as pd
+
+    from app.fleet.reports import CONTRACTS
+    from app.logistics.models import Shipment, ShipmentLeg
+
+    rows = await session.execute(
+        select(
+            Shipment.ref,
+            ShipmentLeg.seq,
+            ShipmentLeg.mode,
+            ShipmentLeg.origin_code,
+            ShipmentLeg.destination_code,
+            ShipmentLeg.planned_departure,
+            ShipmentLeg.planned_arrival,
+            ShipmentLeg.actual_departure,
+            ShipmentLeg.actual_arrival,
+        ).join(Shipment, Shipment.id == ShipmentLeg.shipment_id)
+    )
+    return pd.DataFrame([tuple(r) for r in rows], columns=list(CONTRACTS["legs"]))
 
 
 async def report_tables(uow: UnitOfWork) -> dict[str, Any]:

@@ -400,8 +400,7 @@ async def tables(uow: UnitOfWork) -> dict[str, Any]:
     from app.core.definitions import load_lifecycle
     from app.factory.models import Factory, Module, Spec
     from app.fleet import reports
-    from app.fleet.service import AT_SITE, DRAWING_POWER, burnin_frame
-    from app.logistics.models import Shipment, ShipmentLeg
+    from app.fleet.service import AT_SITE, DRAWING_POWER, burnin_frame, legs_frame
     from app.sites.models import Site
 
     lc = load_lifecycle()
@@ -464,25 +463,7 @@ async def tables(uow: UnitOfWork) -> dict[str, Any]:
     )
 
     burnin = await burnin_frame(session)
-    legs = pd.DataFrame(
-        [
-            tuple(r)
-            for r in await session.execute(
-                select(
-                    Shipment.ref,
-                    ShipmentLeg.seq,
-                    ShipmentLeg.mode,
-                    ShipmentLeg.origin_code,
-                    ShipmentLeg.destination_code,
-                    ShipmentLeg.planned_departure,
-                    ShipmentLeg.planned_arrival,
-                    ShipmentLeg.actual_departure,
-                    ShipmentLeg.actual_arrival,
-                ).join(Shipment, Shipment.id == ShipmentLeg.shipment_id)
-            )
-        ],
-        columns=list(reports.CONTRACTS["legs"]),
-    )
+    legs = await legs_frame(session)
     tables = {
         "modules_by_state": modules_by_state(grouped, lc),
         "modules_by_country": modules_by_country(grouped, lc),
